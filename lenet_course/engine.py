@@ -1,0 +1,345 @@
+"""The training engine: config, the epoch loop, evaluation, timing and the history it returns.
+
+The engine knows nothing of any particular model beyond "returns log-probabilities" and
+never prints: progress goes to callbacks, notices to :mod:`logging`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lenet_course.data import LOADERS
+from lenet_course.errors import ConfigError
+from lenet_course.metrics import correct
+
+log = logging.getLogger(__name__)
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The lecture's settings, validated on creation."""
+
+    epochs: int = 10
+    """Passes over the 60,000 training images."""
+    batch_size: int = 100
+    """Samples per optimiser step; 100 gives 600 steps per epoch."""
+    lr: float = 1e-3
+    """Adam's learning rate."""
+    seed: int = 0
+    """Seeds the weights and the shuffling."""
+    device: str = "auto"
+    """``auto`` (cuda if available, else cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    loader: str = "tensor"
+    """``tensor`` (data held on the device, the default) or ``torchvision`` (the lecture's)."""
+    cuda_graph: bool = False
+    """Capture the whole train step in a CUDA graph (CUDA only; falls back to eager)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ConfigError(f"epochs must be a whole number >= 1, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 60_000:
+            raise ConfigError(f"batch size must be between 1 and 60000, got {self.batch_size!r}")
+        if not isinstance(self.lr, (int, float)) or not (0 < self.lr < 10) or math.isnan(self.lr):
+            raise ConfigError(f"learning rate must be a number in (0, 10), got {self.lr!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
+        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
+            raise ConfigError(
+                f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
+            )
+        if self.loader not in LOADERS:
+            raise ConfigError(f"loader must be one of {', '.join(LOADERS)}, got {self.loader!r}")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks cuda over cpu; an explicit device that is not available is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {name!r} was requested but PyTorch sees no CUDA GPU here. "
+            "Fix: use --device cpu, or install a CUDA build of torch on a GPU machine."
+        )
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' was requested but is not available. Fix: --device cpu.")
+    return torch.device(name)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a clock read after it is honest."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """What one epoch produced."""
+
+    epoch: int  # 1-based
+    train_loss: float  # mean NLL over the epoch's batches
+    test_accuracy: float  # percent, on the whole test set
+    seconds: float  # wall time of the epoch's training, after a device synchronise
+
+
+@dataclass
+class History:
+    """The result of :func:`fit`; serialises to JSON and back."""
+
+    config: dict
+    device: str
+    records: list[EpochRecord] = field(default_factory=list)
+    kernels_before: dict[str, torch.Tensor] = field(default_factory=dict)
+    kernels_after: dict[str, torch.Tensor] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.records[-1].test_accuracy if self.records else float("nan")
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(r.seconds for r in self.records)
+
+    def to_dict(self) -> dict:
+        return {
+            "config": self.config,
+            "device": self.device,
+            "records": [asdict(r) for r in self.records],
+            "final_accuracy": self.final_accuracy,
+            "total_seconds": self.total_seconds,
+            "kernels_before": {k: v.tolist() for k, v in self.kernels_before.items()},
+            "kernels_after": {k: v.tolist() for k, v in self.kernels_after.items()},
+            "notes": self.notes,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        return cls(
+            config=d["config"],
+            device=d["device"],
+            records=[EpochRecord(**r) for r in d["records"]],
+            kernels_before={k: torch.tensor(v) for k, v in d.get("kernels_before", {}).items()},
+            kernels_after={k: torch.tensor(v) for k, v in d.get("kernels_after", {}).items()},
+            notes=list(d.get("notes", [])),
+        )
+
+    def save(self, path: Path) -> None:
+        """Write JSON atomically: a temporary file, then a rename."""
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> History:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+class Callback:
+    """Hooks the engine calls; subclass and override what you need. All are no-ops."""
+
+    def on_epoch_start(self, epoch: int, epochs: int, steps: int) -> None: ...
+
+    def on_batch_end(self, epoch: int, step: int) -> None: ...
+
+    def on_epoch_end(self, record: EpochRecord, epochs: int) -> None: ...
+
+
+def snapshot_kernels(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Detached CPU copies of ``conv1`` (6,1,5,5) and ``conv2`` (16,6,5,5) weights."""
+    return {name: getattr(model, name).weight.detach().cpu().clone() for name in ("conv1", "conv2")}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str) -> float:
+    """Accuracy in percent of ``model`` over ``loader``, in eval mode, without gradients."""
+    was_training = model.training
+    model.eval()
+    hits = total = 0
+    for inputs, labels in loader:
+        inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        hits += correct(model(inputs), labels)
+        total += labels.numel()
+    model.train(was_training)
+    return 100.0 * hits / total
+
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def eager_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> StepFn:
+    """One optimiser step on a batch; returns the detached loss (no host sync)."""
+
+    def step(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.nll_loss(model(inputs), labels)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return step
+
+
+class CudaGraphStep:
+    """The whole train step (forward, NLL, backward, Adam) captured in one CUDA graph.
+
+    Warm-up runs on a side stream, as CUDA graphs require; the weights and Adam's state are
+    then reset to their values before warm-up, so training starts from the same point as
+    eager. Needs a fixed batch shape: every batch must hold ``batch_size`` samples.
+    """
+
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, example: tuple, warmup: int = 3
+    ):
+        inputs, labels = example
+        self.static_inputs = inputs.clone()
+        self.static_labels = labels.clone()
+        initial = [p.detach().clone() for p in model.parameters()]
+
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                optimizer.zero_grad(set_to_none=True)
+                F.nll_loss(model(self.static_inputs), self.static_labels).backward()
+                optimizer.step()
+        torch.cuda.current_stream().wait_stream(side)
+
+        self.graph = torch.cuda.CUDAGraph()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            self.static_loss = F.nll_loss(model(self.static_inputs), self.static_labels)
+            self.static_loss.backward()
+            optimizer.step()
+
+        with torch.no_grad():  # undo warm-up: same start as eager
+            for p, p0 in zip(model.parameters(), initial):
+                p.copy_(p0)
+            for state in optimizer.state.values():
+                for value in state.values():
+                    if torch.is_tensor(value):
+                        value.zero_()
+
+    def __call__(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.static_inputs.copy_(inputs, non_blocking=True)
+        self.static_labels.copy_(labels, non_blocking=True)
+        self.graph.replay()
+        return self.static_loss.detach().clone()
+
+
+def cuda_graph_blocker(loader, device: torch.device, batch_size: int) -> str | None:
+    """Why a CUDA graph cannot be used here, or None if it can."""
+    if device.type != "cuda":
+        return f"--cuda-graph needs a CUDA device, but training runs on {device.type}"
+    n = getattr(loader, "num_samples", None)
+    if n is None or getattr(loader, "device", None) != device:
+        return "--cuda-graph needs the tensor loader (data held on the GPU)"
+    if n % batch_size:
+        return f"--cuda-graph needs full batches, but {n} samples do not split into {batch_size}s"
+    return None
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, *, capturable: bool = False):
+    if capturable:
+        return torch.optim.Adam(model.parameters(), lr=config.lr, capturable=True)
+    return torch.optim.Adam(model.parameters(), lr=config.lr)
+
+
+def train_epoch(
+    step: StepFn,
+    loader: Iterable,
+    device: torch.device,
+    *,
+    on_batch: Callable[[int], None] | None = None,
+) -> tuple[float, float]:
+    """Run ``step`` over one epoch; returns ``(mean loss, seconds)`` measured after a sync."""
+    loss_sum = torch.zeros((), device=device)
+    steps = 0
+    synchronize(device)
+    start = time.perf_counter()
+    for inputs, labels in loader:
+        inputs = inputs.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        loss_sum += step(inputs, labels)
+        steps += 1
+        if on_batch is not None:
+            on_batch(steps)
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    return loss_sum.item() / max(steps, 1), seconds
+
+
+def fit(
+    model: nn.Module,
+    train_loader,
+    test_loader,
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+) -> History:
+    """Train ``model`` (which returns log-probabilities) with NLL and Adam, as in the lecture."""
+    device = resolve_device(config.device)
+    model.to(device)
+    history = History(config=asdict(config), device=str(device))
+    history.kernels_before = snapshot_kernels(model)
+
+    use_graph = False
+    if config.cuda_graph:
+        reason = cuda_graph_blocker(train_loader, device, config.batch_size)
+        if reason:
+            msg = f"{reason}; falling back to eager training."
+            log.warning(msg)
+            history.notes.append(msg)
+        else:
+            use_graph = True
+
+    optimizer = make_optimizer(model, config, capturable=use_graph)
+    step: StepFn = eager_step(model, optimizer)
+    if use_graph:
+        initial = [p.detach().clone() for p in model.parameters()]
+        try:
+            model.train()
+            step = CudaGraphStep(model, optimizer, next(iter(train_loader)))
+        except Exception as exc:  # capture failed: the model does something graphs cannot hold
+            msg = f"CUDA graph capture failed ({exc}); falling back to eager training."
+            log.warning(msg)
+            history.notes.append(msg)
+            with torch.no_grad():
+                for p, p0 in zip(model.parameters(), initial):
+                    p.copy_(p0)
+            optimizer = make_optimizer(model, config)
+            step = eager_step(model, optimizer)
+
+    steps = len(train_loader)
+    for epoch in range(1, config.epochs + 1):
+        for cb in callbacks:
+            cb.on_epoch_start(epoch, config.epochs, steps)
+        model.train()
+
+        def on_batch(i: int, _epoch: int = epoch) -> None:
+            for cb in callbacks:
+                cb.on_batch_end(_epoch, i)
+
+        loss, seconds = train_epoch(step, train_loader, device, on_batch=on_batch)
+        acc = evaluate(model, test_loader, device)
+        record = EpochRecord(epoch=epoch, train_loss=loss, test_accuracy=acc, seconds=seconds)
+        history.records.append(record)
+        log.info("epoch %d/%d loss %.4f acc %.2f%% %.2fs", epoch, config.epochs, loss, acc, seconds)
+        for cb in callbacks:
+            cb.on_epoch_end(record, config.epochs)
+
+    history.kernels_after = snapshot_kernels(model)
+    return history
+

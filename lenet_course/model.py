@@ -1,0 +1,36 @@
+"""The lecture's LeNet: the reference architecture the kit trains and grades against."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LeNet(nn.Module):
+    """LeNet for 28x28 MNIST digits; ``forward`` returns log-probabilities ``(N, 10)``.
+
+    Submodule names (``conv1``, ``conv2``, ``fc1``, ``fc2``, ``fc3``) are the contract with
+    the exercises: a student's ``state_dict`` loads into this class.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, kernel_size=5)  # (N, 1, 28, 28) -> (N, 6, 24, 24)
+        self.conv2 = nn.Conv2d(6, 16, kernel_size=5)  # (N, 6, 12, 12) -> (N, 16, 8, 8)
+        self.fc1 = nn.Linear(16 * 4 * 4, 120)  # (N, 256) -> (N, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # (N, 6, 12, 12)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # (N, 16, 4, 4)
+        x = x.flatten(1)  # (N, 256)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return F.log_softmax(self.fc3(x), dim=1)  # (N, 10)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters; 44,426 for the lecture's LeNet."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,104 @@
+"""Figures drawn from a finished :class:`~lenet_course.engine.History`; nothing here trains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: the kit never needs a screen
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from lenet_course.engine import History  # noqa: E402
+
+
+def _curve(history: History, attr: str, ylabel: str, title: str) -> Figure:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = [r.epoch for r in history.records]
+    ax.plot(epochs, [getattr(r, attr) for r in history.records], marker="o")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_xticks(epochs)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def loss_figure(history: History) -> Figure:
+    """Mean training loss per epoch."""
+    return _curve(history, "train_loss", "mean NLL loss", "Training loss")
+
+
+def accuracy_figure(history: History) -> Figure:
+    """Test accuracy per epoch, in percent."""
+    return _curve(history, "test_accuracy", "test accuracy (%)", "Test accuracy")
+
+
+def kernel_rows_figure(rows: dict[str, torch.Tensor], title: str) -> Figure:
+    """A grid: one row per entry of ``rows`` (each (K, 5, 5)), one image per 5x5 slice.
+
+    A row whose name starts with "difference" uses a diverging colour map centred on 0.
+    """
+    n_cols = max(t.shape[0] for t in rows.values())
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.6 * n_cols, 1.8 * len(rows)), squeeze=False)
+    for r, (name, slices) in enumerate(rows.items()):
+        diverging = name.startswith("difference")
+        lim = float(slices.abs().max()) or 1.0
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= slices.shape[0]:
+                ax.axis("off")
+                continue
+            kw = {"cmap": "RdBu_r", "vmin": -lim, "vmax": lim} if diverging else {"cmap": "gray"}
+            ax.imshow(slices[c].numpy(), **kw)
+            if c == 0:
+                ax.set_ylabel(name)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _before_after(before: torch.Tensor, after: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {"before": before, "after": after, "difference": after - before}
+
+
+def conv1_figure(history: History) -> Figure:
+    """conv1's 6 kernels (6,1,5,5): before training, after, and the difference."""
+    b, a = history.kernels_before["conv1"][:, 0], history.kernels_after["conv1"][:, 0]
+    return kernel_rows_figure(_before_after(b, a), "conv1: the 6 kernels")
+
+
+def conv2_figure(history: History) -> Figure:
+    """conv2's first kernel (6 input channels of 5x5): before, after, and the difference."""
+    b, a = history.kernels_before["conv2"][0], history.kernels_after["conv2"][0]
+    return kernel_rows_figure(_before_after(b, a), "conv2: the first kernel's 6 channels")
+
+
+FIGURES = {
+    "loss.png": loss_figure,
+    "accuracy.png": accuracy_figure,
+    "conv1_kernels.png": conv1_figure,
+    "conv2_kernels.png": conv2_figure,
+}
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Save as PNG atomically and close the figure."""
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def save_all(history: History, out: Path) -> list[Path]:
+    """Write the four figures into ``out``; returns their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return [save_figure(make(history), out / name) for name, make in FIGURES.items()]
