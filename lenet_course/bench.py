@@ -38,7 +38,11 @@ def time_epoch(
     model = model_factory().to(device).train()
     graph = config.cuda_graph and cuda_graph_blocker(train, device, config.batch_size) is None
     optimizer = make_optimizer(model, config, capturable=graph)
-    step = CudaGraphStep(model, optimizer, next(iter(train))) if graph else eager_step(model, optimizer)
+    step = (
+        CudaGraphStep(model, optimizer, next(iter(train)))
+        if graph
+        else eager_step(model, optimizer)
+    )
     for inputs, labels in itertools.islice(train, warmup_batches):
         step(inputs.to(device), labels.to(device))
     synchronize(device)

@@ -64,7 +64,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lenet_course.pipeline import run_lecture
 
     console = _console()
-    console.print(f"[bold]lenet-course train[/]: data from {args.data or 'default'}, out {args.out}")
+    console.print(
+        f"[bold]lenet-course train[/]: data from {args.data or 'default'}, out {args.out}"
+    )
     result = run_lecture(
         config=_config_from(args),
         data=args.data,
@@ -111,19 +113,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=1))
         return 0
     console = _console()
-    console.print(f"One training epoch on {result.device} (batch {config.batch_size}, warm-up excluded):")
+    console.print(
+        f"One training epoch on {result.device} (batch {config.batch_size}, warm-up excluded):"
+    )
     console.print(f"  torchvision DataLoader (lecture): {result.torchvision_seconds:6.2f} s")
     console.print(f"  tensor loader (fast path):        {result.tensor_seconds:6.2f} s")
     console.print(f"  ratio fast / lecture:             {result.ratio:6.2f}")
     return 0
 
 
-def _add_training_flags(p: argparse.ArgumentParser, *, epochs: int = 10) -> None:
-    p.add_argument("--epochs", type=int, default=epochs, help="passes over the training set")
-    p.add_argument("--batch-size", type=int, default=100, help="samples per step (default 100)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling")
-    p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:N")
+def cmd_data(args: argparse.Namespace) -> int:
+    from lenet_course import data
+
+    root = data.prepare(args.data, download=not args.no_download)
+    print(f"MNIST ready and verified: {data.raw_folder(root)}")
+    return 0
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         default=None,
@@ -132,6 +139,15 @@ def _add_training_flags(p: argparse.ArgumentParser, *, epochs: int = 10) -> None
     p.add_argument(
         "--no-download", action="store_true", help="never download MNIST; fail if it is absent"
     )
+
+
+def _add_training_flags(p: argparse.ArgumentParser, *, epochs: int = 10) -> None:
+    p.add_argument("--epochs", type=int, default=epochs, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, default=100, help="samples per step (default 100)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling")
+    p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:N")
+    _add_data_flags(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,12 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_flags(p)
     p.add_argument("--out", default="runs/lecture", help="folder for history.json and the plots")
     p.add_argument(
-        "--loader", choices=["tensor", "torchvision"], default="tensor",
+        "--loader",
+        choices=["tensor", "torchvision"],
+        default="tensor",
         help="tensor: data held on the device (fast, default); torchvision: the lecture's DataLoader",
     )
-    p.add_argument("--cuda-graph", action="store_true", help="capture the train step in a CUDA graph")
     p.add_argument(
-        "--impl", default=None,
+        "--cuda-graph", action="store_true", help="capture the train step in a CUDA graph"
+    )
+    p.add_argument(
+        "--impl",
+        default=None,
         help="train with an implementation's model, loop and plots: exercises, solutions or a folder",
     )
     p.set_defaults(func=cmd_train)
@@ -161,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=20, help="batches run before the clock starts")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("data", help="download MNIST if absent and verify the four files")
+    _add_data_flags(p)
+    p.set_defaults(func=cmd_data)
 
     return parser
 

@@ -57,9 +57,7 @@ class TrainConfig:
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
-            raise ConfigError(
-                f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
-            )
+            raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
         if self.loader not in LOADERS:
             raise ConfigError(f"loader must be one of {', '.join(LOADERS)}, got {self.loader!r}")
 
@@ -226,7 +224,7 @@ class CudaGraphStep:
             optimizer.step()
 
         with torch.no_grad():  # undo warm-up: same start as eager
-            for p, p0 in zip(model.parameters(), initial):
+            for p, p0 in zip(model.parameters(), initial, strict=True):
                 p.copy_(p0)
             for state in optimizer.state.values():
                 for value in state.values():
@@ -317,7 +315,7 @@ def fit(
             log.warning(msg)
             history.notes.append(msg)
             with torch.no_grad():
-                for p, p0 in zip(model.parameters(), initial):
+                for p, p0 in zip(model.parameters(), initial, strict=True):
                     p.copy_(p0)
             optimizer = make_optimizer(model, config)
             step = eager_step(model, optimizer)
@@ -342,4 +340,3 @@ def fit(
 
     history.kernels_after = snapshot_kernels(model)
     return history
-

@@ -25,7 +25,9 @@ class _SaveAsYouGo(Callback):
 
     def __init__(self, path: Path, config: TrainConfig, device: str) -> None:
         self.path = path
-        self.partial = History(config=asdict(config), device=device, notes=["partial: run did not finish"])
+        self.partial = History(
+            config=asdict(config), device=device, notes=["partial: run did not finish"]
+        )
 
     def on_epoch_end(self, record: EpochRecord, epochs: int) -> None:
         self.partial.records.append(record)
@@ -60,7 +62,9 @@ def run_lecture(
     else:
         from lenet_course.targets import train_with_target
 
-        history = train_with_target(impl, train_loader, test_loader, config, device, [*callbacks, saver])
+        history = train_with_target(
+            impl, train_loader, test_loader, config, device, [*callbacks, saver]
+        )
     history.save(out / "history.json")
     files = [out / "history.json", *plots.save_all(history, out)]
     return LectureResult(history=history, files=files)

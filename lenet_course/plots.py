@@ -43,7 +43,9 @@ def kernel_rows_figure(rows: dict[str, torch.Tensor], title: str) -> Figure:
     A row whose name starts with "difference" uses a diverging colour map centred on 0.
     """
     n_cols = max(t.shape[0] for t in rows.values())
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.6 * n_cols, 1.8 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), n_cols, figsize=(1.6 * n_cols, 1.8 * len(rows)), squeeze=False
+    )
     for r, (name, slices) in enumerate(rows.items()):
         diverging = name.startswith("difference")
         lim = float(slices.abs().max()) or 1.0

@@ -1,0 +1,187 @@
+"""The training engine on small synthetic data, and its config."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from lenet_course import data
+from lenet_course.engine import (
+    Callback,
+    History,
+    TrainConfig,
+    evaluate,
+    fit,
+    resolve_device,
+    snapshot_kernels,
+)
+from lenet_course.errors import ConfigError
+from lenet_course.model import LeNet, count_parameters
+
+
+def _separable(n: int = 400, seed: int = 0):
+    """Digits 0-9 drawn as a bright square at a class-specific position: easy to learn."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    images = torch.rand(n, 1, 28, 28, generator=g) * 0.1
+    for i, c in enumerate(labels.tolist()):
+        r, col = divmod(c, 5)
+        images[i, 0, 4 + 12 * r : 10 + 12 * r, 2 + 5 * col : 6 + 5 * col] = 1.0
+    return images, labels
+
+
+def _loaders(seed: int = 0):
+    x, y = _separable(1000)
+    return (
+        data.TensorLoader(x, y, batch_size=50, seed=seed),
+        data.TensorLoader(*_separable(200, seed=9), batch_size=100, shuffle=False),
+    )
+
+
+def test_lenet_has_the_lecture_parameter_count():
+    assert count_parameters(LeNet()) == 44_426
+
+
+def test_config_defaults_are_the_lecture_settings():
+    c = TrainConfig()
+    assert (c.batch_size, c.epochs, c.lr) == (100, 10, 1e-3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch size"),
+        ({"lr": -1.0}, "learning rate"),
+        ({"lr": float("nan")}, "learning rate"),
+        ({"seed": -3}, "seed"),
+        ({"device": "gpu"}, "device"),
+        ({"loader": "pandas"}, "loader"),
+    ],
+)
+def test_config_rejects_bad_values_with_a_named_setting(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_config_is_frozen():
+    with pytest.raises(AttributeError):
+        TrainConfig().epochs = 3  # type: ignore[misc]
+
+
+def test_auto_device_is_cuda_when_available_else_cpu():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error message")
+def test_requesting_cuda_without_a_gpu_is_a_user_error():
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_fit_learns_and_returns_one_record_per_epoch():
+    torch.manual_seed(0)
+    train, test = _loaders()
+    history = fit(LeNet(), train, test, TrainConfig(epochs=3, device="cpu"))
+    assert [r.epoch for r in history.records] == [1, 2, 3]
+    losses = [r.train_loss for r in history.records]
+    assert losses[-1] < losses[0], f"loss did not fall: {losses}"
+    assert history.final_accuracy > 90.0
+    assert all(r.seconds > 0 for r in history.records)
+
+
+def test_epoch_time_agrees_with_the_wall_clock():
+    torch.manual_seed(0)
+    train, test = _loaders()
+    start = time.perf_counter()
+    history = fit(LeNet(), train, test, TrainConfig(epochs=2, device="cpu"))
+    wall = time.perf_counter() - start
+    assert 0 < history.total_seconds <= wall
+
+
+def test_same_seed_gives_the_same_history():
+    def run():
+        torch.manual_seed(4)
+        train, test = _loaders(seed=4)
+        return [r.train_loss for r in fit(LeNet(), train, test, TrainConfig(epochs=2)).records]
+
+    assert run() == run()
+
+
+def test_kernels_are_snapshotted_before_and_after_training():
+    torch.manual_seed(0)
+    net = LeNet()
+    initial = net.conv1.weight.detach().clone()
+    train, test = _loaders()
+    history = fit(net, train, test, TrainConfig(epochs=1, device="cpu"))
+    assert history.kernels_before["conv1"].shape == (6, 1, 5, 5)
+    assert history.kernels_after["conv2"].shape == (16, 6, 5, 5)
+    assert torch.equal(history.kernels_before["conv1"], initial)
+    assert not torch.equal(history.kernels_before["conv1"], history.kernels_after["conv1"])
+
+
+def test_snapshot_is_a_copy_that_training_cannot_change():
+    net = LeNet()
+    snap = snapshot_kernels(net)
+    with torch.no_grad():
+        net.conv1.weight.add_(1.0)
+    assert not torch.equal(snap["conv1"], net.conv1.weight.detach())
+
+
+def test_history_round_trips_through_json(tmp_path):
+    torch.manual_seed(0)
+    train, test = _loaders()
+    history = fit(LeNet(), train, test, TrainConfig(epochs=1, device="cpu"))
+    history.save(tmp_path / "h.json")
+    raw = json.loads((tmp_path / "h.json").read_text())
+    assert raw["records"][0]["epoch"] == 1 and raw["config"]["batch_size"] == 100
+    again = History.load(tmp_path / "h.json")
+    assert again.records == history.records
+    assert torch.allclose(again.kernels_after["conv1"], history.kernels_after["conv1"])
+
+
+def test_callbacks_see_every_batch_and_epoch():
+    class Counter(Callback):
+        def __init__(self):
+            self.batches, self.epochs = 0, []
+
+        def on_batch_end(self, epoch, step):
+            self.batches += 1
+
+        def on_epoch_end(self, record, epochs):
+            self.epochs.append(record.epoch)
+
+    torch.manual_seed(0)
+    train, test = _loaders()
+    counter = Counter()
+    fit(LeNet(), train, test, TrainConfig(epochs=2, device="cpu"), [counter])
+    assert counter.batches == 2 * len(train) and counter.epochs == [1, 2]
+
+
+def test_cuda_graph_on_cpu_falls_back_to_eager_with_a_note():
+    torch.manual_seed(0)
+    train, test = _loaders()
+    history = fit(LeNet(), train, test, TrainConfig(epochs=1, device="cpu", cuda_graph=True))
+    assert any("falling back to eager" in n for n in history.notes)
+    assert len(history.records) == 1
+
+
+def test_evaluate_restores_training_mode_and_counts_hits():
+    class Oracle(nn.Module):
+        def forward(self, x):
+            return torch.log_softmax(x[:, 0, 0, :10] * 100, dim=1)
+
+    x = torch.zeros(20, 1, 28, 28)
+    y = torch.arange(20) % 10
+    x[torch.arange(20), 0, 0, y] = 1.0
+    y_wrong = y.clone()
+    y_wrong[:5] = (y_wrong[:5] + 1) % 10
+    net = Oracle().train()
+    loader = data.TensorLoader(x, y_wrong, batch_size=7, shuffle=False)
+    assert evaluate(net, loader, "cpu") == pytest.approx(75.0)
+    assert net.training
