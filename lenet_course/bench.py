@@ -15,6 +15,7 @@ from lenet_course.engine import (
     cuda_graph_blocker,
     eager_step,
     make_optimizer,
+    place_model,
     resolve_device,
     synchronize,
     train_epoch,
@@ -35,7 +36,7 @@ def time_epoch(
         root, loader=config.loader, batch_size=config.batch_size, seed=config.seed, device=device
     )
     torch.manual_seed(config.seed)
-    model = model_factory().to(device).train()
+    model = place_model(model_factory(), device).train()
     graph = config.cuda_graph and cuda_graph_blocker(train, device, config.batch_size) is None
     optimizer = make_optimizer(model, config, capturable=graph)
     step = (

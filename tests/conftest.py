@@ -8,6 +8,8 @@ import pytest
 
 from lenet_course import data
 
+pytest_plugins = ["lenet_course.grading.plugin"]
+
 
 def _real_mnist_root():
     root = data.resolve_root(None)

@@ -23,22 +23,11 @@ from lenet_course.errors import ConfigError
 from lenet_course.model import LeNet, count_parameters
 
 
-def _separable(n: int = 400, seed: int = 0):
-    """Digits 0-9 drawn as a bright square at a class-specific position: easy to learn."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, 10, (n,), generator=g)
-    images = torch.rand(n, 1, 28, 28, generator=g) * 0.1
-    for i, c in enumerate(labels.tolist()):
-        r, col = divmod(c, 5)
-        images[i, 0, 4 + 12 * r : 10 + 12 * r, 2 + 5 * col : 6 + 5 * col] = 1.0
-    return images, labels
-
-
 def _loaders(seed: int = 0):
-    x, y = _separable(1000)
+    x, y = data.synthetic_digits(1000)
     return (
         data.TensorLoader(x, y, batch_size=50, seed=seed),
-        data.TensorLoader(*_separable(200, seed=9), batch_size=100, shuffle=False),
+        data.TensorLoader(*data.synthetic_digits(200, seed=9), batch_size=100, shuffle=False),
     )
 
 

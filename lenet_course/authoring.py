@@ -1,0 +1,118 @@
+"""Generate the student stubs in ``exercises/`` from the reference ``solutions/``.
+
+A solution region is written between two markers, each on a line of its own::
+
+    # BEGIN SOLUTION: Exercise 2: <what to do and a hint>
+    ... the answer ...
+    # END SOLUTION
+
+In the exercise file the region becomes ``raise NotImplementedError("<what to do ...>")``
+at the marker's indentation. Everything outside the regions (imports, signatures,
+docstrings, comments) is kept as written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from lenet_course.errors import UserError
+
+BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<message>.*?))?\s*$")
+END = re.compile(r"^\s*# END SOLUTION\s*$")
+HEADER = (
+    "# Exercise file generated from solutions/{name} by `lenet-course make-exercises`.\n"
+    "# Replace each `raise NotImplementedError(...)` with your code.\n"
+)
+
+
+class MarkerError(UserError):
+    """A solution file's markers are nested, unpaired or lack a message."""
+
+
+@dataclass(frozen=True)
+class Region:
+    begin: int  # 1-based line of BEGIN
+    end: int  # 1-based line of END
+    message: str
+
+
+def find_regions(text: str, path: Path | str = "<string>") -> list[Region]:
+    """The solution regions of ``text``; raises :class:`MarkerError` naming file and line."""
+    regions: list[Region] = []
+    open_at: tuple[int, str] | None = None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if m := BEGIN.match(line):
+            if open_at is not None:
+                raise MarkerError(
+                    f"{path}:{lineno}: nested '# BEGIN SOLUTION' (the region opened on line "
+                    f"{open_at[0]} is not closed). Fix: add '# END SOLUTION' before this line."
+                )
+            message = (m.group("message") or "").strip()
+            if not message:
+                raise MarkerError(
+                    f"{path}:{lineno}: '# BEGIN SOLUTION' needs a message for the stub, as in "
+                    f"'# BEGIN SOLUTION: Exercise 2: return log-probabilities ...'."
+                )
+            open_at = (lineno, message)
+        elif END.match(line):
+            if open_at is None:
+                raise MarkerError(
+                    f"{path}:{lineno}: '# END SOLUTION' without a matching '# BEGIN SOLUTION'."
+                )
+            regions.append(Region(open_at[0], lineno, open_at[1]))
+            open_at = None
+    if open_at is not None:
+        raise MarkerError(
+            f"{path}:{open_at[0]}: '# BEGIN SOLUTION' is never closed. Fix: add '# END SOLUTION'."
+        )
+    return regions
+
+
+def strip_solutions(text: str, path: Path | str = "<string>") -> str:
+    """The exercise version of one solution file's text."""
+    regions = find_regions(text, path)
+    if not regions:
+        raise MarkerError(f"{path}: no '# BEGIN SOLUTION' region; nothing for a student to do.")
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    cursor = 0
+    for region in regions:
+        out.extend(lines[cursor : region.begin - 1])
+        indent = BEGIN.match(lines[region.begin - 1]).group("indent")
+        out.append(f"{indent}raise NotImplementedError({region.message!r})\n")
+        cursor = region.end
+    out.extend(lines[cursor:])
+    return "".join(out)
+
+
+def render_exercises(solutions: Path) -> dict[str, str]:
+    """``{file name: exercise text}`` for every ``ex*.py`` in ``solutions``."""
+    files = sorted(Path(solutions).glob("ex*.py"))
+    if not files:
+        raise UserError(f"no ex*.py files in {solutions}; is this the solutions folder?")
+    return {f.name: HEADER.format(name=f.name) + strip_solutions(f.read_text(), f) for f in files}
+
+
+def make_exercises(solutions: Path, exercises: Path) -> list[Path]:
+    """Write the stubs into ``exercises`` (all files are rendered before any is written)."""
+    rendered = render_exercises(solutions)
+    exercises = Path(exercises)
+    exercises.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in rendered.items():
+        path = exercises / name
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        written.append(path)
+    return written
+
+
+def out_of_sync(solutions: Path, exercises: Path) -> list[str]:
+    """Names of exercise files that differ from what the solutions generate."""
+    return [
+        name
+        for name, text in render_exercises(solutions).items()
+        if not (exercises / name).is_file() or (exercises / name).read_text() != text
+    ]

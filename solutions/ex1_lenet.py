@@ -1,0 +1,44 @@
+"""Exercise 1: define the lecture's LeNet.
+
+Build ``LeNet`` with five layers, named exactly as below (the grader reads them by name):
+
+* ``conv1``: 1 -> 6 channels, 5x5 kernel    (N, 1, 28, 28) -> (N, 6, 24, 24)
+* max-pool 2                                (N, 6, 24, 24) -> (N, 6, 12, 12)
+* ``conv2``: 6 -> 16 channels, 5x5 kernel   (N, 6, 12, 12) -> (N, 16, 8, 8)
+* max-pool 2                                (N, 16, 8, 8)  -> (N, 16, 4, 4)
+* flatten                                   (N, 16, 4, 4)  -> (N, 256)
+* ``fc1``: 256 -> 120, ``fc2``: 120 -> 84, ``fc3``: 84 -> 10
+
+Use a ReLU after every layer except the last. ``forward`` returns the raw class scores
+(logits) of shape (N, 10); Exercise 2 adds the log-softmax. The whole net has 44,426
+parameters: check your count with ``sum(p.numel() for p in net.parameters())``.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LeNet(nn.Module):
+    """LeNet for 28x28 MNIST digits: ``forward(x (N, 1, 28, 28)) -> logits (N, 10)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # BEGIN SOLUTION: Exercise 1: create self.conv1, self.conv2, self.fc1, self.fc2 and self.fc3 with nn.Conv2d and nn.Linear; the flattened size after the second pooling is 16*4*4 = 256.
+        self.conv1 = nn.Conv2d(1, 6, kernel_size=5)
+        self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
+        self.fc1 = nn.Linear(16 * 4 * 4, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+        # END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, 1, 28, 28) -> logits (N, 10)."""
+        # BEGIN SOLUTION: Exercise 1: conv1 -> ReLU -> max-pool 2 -> conv2 -> ReLU -> max-pool 2 -> flatten to (N, 256) -> fc1 -> ReLU -> fc2 -> ReLU -> fc3; return the logits of shape (N, 10).
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # (N, 6, 12, 12)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # (N, 16, 4, 4)
+        x = torch.flatten(x, 1)  # (N, 256): keep the batch dimension
+        x = F.relu(self.fc1(x))  # (N, 120)
+        x = F.relu(self.fc2(x))  # (N, 84)
+        return self.fc3(x)  # (N, 10)
+        # END SOLUTION
