@@ -130,6 +130,151 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_make_exercises(args: argparse.Namespace) -> int:
+    from lenet_course.authoring import make_exercises
+    from lenet_course.targets import kit_root
+
+    root = kit_root()
+    solutions = Path(args.solutions) if args.solutions else root / "solutions"
+    exercises = Path(args.exercises) if args.exercises else root / "exercises"
+    for path in make_exercises(solutions, exercises):
+        print(f"wrote {path}")
+    return 0
+
+
+def print_report(console, report, *, hints: bool = True) -> None:
+    """One table per exercise: test, points earned / possible, and the hint for failures."""
+    from rich.table import Table
+
+    for exercise, tests in report.by_exercise().items():
+        earned, possible = sum(t.score for t in tests), sum(t.max_score for t in tests)
+        table = Table(title=f"{exercise}: {earned}/{possible}", title_justify="left", expand=True)
+        table.add_column("test", ratio=3)
+        table.add_column("points", justify="right", no_wrap=True)
+        table.add_column("what to fix" if hints else "result", ratio=5)
+        for t in tests:
+            mark = {"passed": "[green]PASS[/]", "skipped": "[yellow]SKIP[/]"}.get(
+                t.status, "[red]FAIL[/]"
+            )
+            hint = "" if t.status == "passed" else t.message
+            table.add_row(f"{mark} {t.title}", f"{t.score}/{t.max_score}", hint)
+        console.print(table)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"[bold]Total: {report.score}/{report.max_score}[/]")
+
+
+def _limits_from(args: argparse.Namespace):
+    from lenet_course.grading.runner import Limits
+
+    return Limits(
+        test_seconds=args.test_timeout,
+        train_seconds=args.train_timeout,
+        submission_seconds=args.total_timeout,
+        memory_mb=args.memory_mb,
+        network=args.allow_network,
+        jobs=getattr(args, "jobs", 2),
+    )
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from lenet_course.grading.runner import grade
+
+    console = _console()
+    tier = "full (with the 10-epoch training)" if args.full else "fast (no 10-epoch training)"
+    console.print(f"Checking {args.target}: {tier} tier. Use --full for everything.")
+    report = grade(
+        _target_folder(args.target), _limits_from(args), full=args.full, data_root=args.data
+    )
+    print_report(console, report)
+    return 0
+
+
+def _target_folder(spec: str) -> Path:
+    from lenet_course.targets import resolve
+
+    return resolve(spec)
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from lenet_course.grading.reports import write_gradescope, write_junit
+    from lenet_course.grading.runner import grade
+
+    console = _console()
+    report = grade(Path(args.submission), _limits_from(args), data_root=args.data)
+    write_gradescope(report, Path(args.out))
+    if args.junit:
+        write_junit(report, Path(args.junit))
+    print_report(console, report)
+    console.print(f"Wrote {args.out}" + (f" and {args.junit}" if args.junit else ""))
+    return 0
+
+
+def cmd_grade_all(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from lenet_course.grading.gradebook import grade_all, students
+
+    console = _console()
+    folder, out = Path(args.folder), Path(args.out)
+    total = len(students(folder))
+    with Progress(console=console) as progress:
+        task = progress.add_task("grading", total=total)
+
+        def done(outcome) -> None:
+            progress.advance(task)
+            progress.console.print(f"{outcome.student}: {outcome.status}")
+
+        outcomes = grade_all(
+            folder, out, _limits_from(args), jobs=args.jobs, force=args.force,
+            data_root=args.data, on_done=done,
+        )  # fmt: skip
+    errors = [o for o in outcomes if o.status.startswith("error")]
+    console.print(f"Gradebook: {out / 'gradebook.csv'} ({total} students, {len(errors)} errors)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from lenet_course.grading.export import build_bundle
+
+    path = build_bundle(Path(args.out))
+    print(f"wrote {path}: upload it as the Gradescope autograder")
+    return 0
+
+
+def _add_limit_flags(p: argparse.ArgumentParser) -> None:
+    from lenet_course.grading.runner import Limits
+
+    d = Limits()
+    p.add_argument(
+        "--test-timeout",
+        type=float,
+        default=d.test_seconds,
+        help=f"seconds per test (default {d.test_seconds:.0f})",
+    )
+    p.add_argument(
+        "--train-timeout",
+        type=float,
+        default=d.train_seconds,
+        help=f"seconds for the 10-epoch test (default {d.train_seconds:.0f})",
+    )
+    p.add_argument(
+        "--total-timeout",
+        type=float,
+        default=d.submission_seconds,
+        help=f"seconds per submission (default {d.submission_seconds:.0f})",
+    )
+    p.add_argument(
+        "--memory-mb",
+        type=int,
+        default=d.memory_mb,
+        help=f"memory cap per test process, 0 for none (default {d.memory_mb})",
+    )
+    p.add_argument(
+        "--allow-network", action="store_true", help="let student code reach the network"
+    )
+
+
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
@@ -183,11 +328,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("make-exercises", help="generate exercises/ from solutions/")
+    p.add_argument("--solutions", default=None, help="folder of solutions (default: the kit's)")
+    p.add_argument("--exercises", default=None, help="folder to write (default: the kit's)")
+    p.set_defaults(func=cmd_make_exercises)
+
+    p = sub.add_parser("check", help="grade your exercises locally, with hints")
+    p.add_argument(
+        "--target", default="exercises", help="exercises (default), solutions or a folder"
+    )
+    p.add_argument("--full", action="store_true", help="also run the 10-epoch MNIST training test")
+    p.add_argument("--data", default=None, help="MNIST folder (for --full)")
+    _add_limit_flags(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("grade", help="grade one submission folder into Gradescope's results.json")
+    p.add_argument("submission", help="folder holding ex1_lenet.py ... ex4_kernels.py")
+    p.add_argument("--out", default="results.json", help="results.json to write")
+    p.add_argument("--junit", default=None, help="also write JUnit XML here")
+    p.add_argument("--data", default=None, help="MNIST folder (default: $LENET_DATA)")
+    p.add_argument(
+        "--no-download", action="store_true", help="accepted for symmetry; grading never downloads"
+    )
+    _add_limit_flags(p)
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("grade-all", help="grade one subfolder per student into a gradebook")
+    p.add_argument("folder", help="folder with one subfolder per student")
+    p.add_argument("--out", default="grades", help="where results and gradebook.csv go")
+    p.add_argument("--jobs", type=int, default=2, help="submissions graded at once")
+    p.add_argument("--force", action="store_true", help="regrade students already graded")
+    p.add_argument("--data", default=None, help="MNIST folder (default: $LENET_DATA)")
+    _add_limit_flags(p)
+    p.set_defaults(func=cmd_grade_all)
+
+    p = sub.add_parser("export", help="build a bundle for an autograding platform")
+    p.add_argument("platform", choices=["gradescope"])
+    p.add_argument("--out", default="autograder.zip", help="zip file to write")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("data", help="download MNIST if absent and verify the four files")
     _add_data_flags(p)
     p.set_defaults(func=cmd_data)
 
     return parser
+
+
+def _grader_error():
+    from lenet_course.grading.runner import GraderError
+
+    return GraderError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"lenet-course: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except _grader_error() as exc:
+        print(f"lenet-course: the grader itself failed: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("lenet-course: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,98 @@
+"""Grade a whole class: one subfolder per student, in parallel, resumable."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from lenet_course.errors import UserError
+from lenet_course.grading.reports import atomic_write, write_gradescope
+from lenet_course.grading.runner import GraderError, Limits, grade
+from lenet_course.targets import EXERCISES
+
+
+@dataclass
+class Outcome:
+    student: str
+    status: str  # graded | skipped | error: ...
+
+
+def students(folder: Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(
+            f"{folder} is not a folder. Fix: pass a folder with one subfolder per student."
+        )
+    subs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not subs:
+        raise UserError(f"{folder} has no student subfolders to grade.")
+    return subs
+
+
+def grade_all(
+    folder: Path,
+    out: Path,
+    limits: Limits | None = None,
+    *,
+    jobs: int = 2,
+    force: bool = False,
+    data_root=None,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Grade every student subfolder into ``out/STUDENT/results.json``, then write
+    ``out/gradebook.csv``. Already graded students are skipped unless ``force``; a failed
+    or timed-out submission never stops the batch."""
+    out = Path(out)
+    per_submission = replace(limits or Limits(), jobs=1)  # parallelism is across students here
+
+    def one(sub: Path) -> Outcome:
+        results = out / sub.name / "results.json"
+        if results.exists() and not force:
+            return Outcome(sub.name, "skipped")
+        try:
+            report = grade(sub, per_submission, data_root=data_root)
+        except (GraderError, UserError, OSError) as exc:
+            return Outcome(sub.name, f"error: {exc}".splitlines()[0])
+        write_gradescope(report, results)
+        return Outcome(sub.name, "graded")
+
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, sub) for sub in students(folder)]
+        for fut in as_completed(futures):
+            outcome = fut.result()
+            outcomes.append(outcome)
+            if on_done:
+                on_done(outcome)
+    write_gradebook(out, {o.student: o.status for o in outcomes})
+    return sorted(outcomes, key=lambda o: o.student)
+
+
+def write_gradebook(out: Path, statuses: dict[str, str]) -> Path:
+    """``gradebook.csv``: student, points per exercise, total, status (from results.json)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["student", *EXERCISES, "total", "status"])
+    for student in sorted(statuses):
+        status = statuses[student]
+        path = out / student / "results.json"
+        if path.exists():
+            tests = json.loads(path.read_text())["tests"]
+            per = {
+                e: sum(t["score"] for t in tests if t["name"].startswith(e + ":"))
+                for e in EXERCISES
+            }
+            total = sum(per.values())
+            if status == "skipped":
+                status = "graded (earlier run)"
+            writer.writerow([student, *per.values(), total, status])
+        else:
+            writer.writerow([student, *[""] * len(EXERCISES), "", status])
+    path = out / "gradebook.csv"
+    atomic_write(path, buf.getvalue())
+    return path

@@ -1,0 +1,77 @@
+"""Reports other tools read: Gradescope's results.json and JUnit XML."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from lenet_course.grading.runner import GradeReport
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def gradescope(report: GradeReport) -> dict:
+    """Gradescope's results.json: score, execution_time, output and one entry per test."""
+    lines = [f"Score: {report.score}/{report.max_score}"] + [f"Note: {n}" for n in report.notes]
+    return {
+        "score": report.score,
+        "execution_time": report.execution_time,
+        "output": "\n".join(lines),
+        "stdout_visibility": "visible",
+        "tests": [
+            {
+                "name": f"{t.exercise}: {t.title}",
+                "number": t.nodeid,
+                "score": t.score,
+                "max_score": t.max_score,
+                "status": "passed" if t.status == "passed" else "failed",
+                "output": t.message or "Passed.",
+                "visibility": "visible",
+            }
+            for t in report.tests
+        ],
+    }
+
+
+def write_gradescope(report: GradeReport, path: Path) -> None:
+    atomic_write(path, json.dumps(gradescope(report), indent=1))
+
+
+def junit(report: GradeReport) -> str:
+    """JUnit XML: one testsuite per exercise, points as properties (GitHub Classroom, CI)."""
+    root = ET.Element("testsuites", name="lenet-course", tests=str(len(report.tests)))
+    for exercise, tests in report.by_exercise().items():
+        failures = sum(t.status != "passed" for t in tests)
+        suite = ET.SubElement(
+            root, "testsuite", name=exercise, tests=str(len(tests)), failures=str(failures)
+        )
+        for t in tests:
+            case = ET.SubElement(
+                suite, "testcase", classname=exercise, name=t.title, time=f"{t.seconds:.3f}"
+            )
+            props = ET.SubElement(case, "properties")
+            ET.SubElement(props, "property", name="points", value=str(t.score))
+            ET.SubElement(props, "property", name="max_points", value=str(t.max_score))
+            if t.status != "passed":
+                ET.SubElement(case, "failure", message=t.message).text = t.message
+    root.set("failures", str(sum(t.status != "passed" for t in report.tests)))
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def write_junit(report: GradeReport, path: Path) -> None:
+    atomic_write(path, junit(report))
