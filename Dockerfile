@@ -1,5 +1,7 @@
-# lenet-course on a CUDA-enabled PyTorch runtime. MNIST is baked in at build time, so
-# grading and validation need no network: docker run --gpus all --network none ...
+# lenet-course on a CUDA-enabled PyTorch runtime, pinned by tag. MNIST is baked in at build
+# time, so grading and validation need no network:
+#   docker build -t lenet-course .
+#   docker run --rm --gpus all --network none lenet-course            # nox -s validate
 FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -7,12 +9,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MPLBACKEND=Agg \
     LENET_DATA=/opt/mnist
 
-RUN useradd --create-home --uid 1000 kit
 WORKDIR /opt/lenet-course
-COPY --chown=kit:kit . .
+COPY . .
+# The README's install step, then MNIST downloaded once into LENET_DATA and verified.
 RUN pip install --no-cache-dir -e '.[dev]' \
     && lenet-course data --data /opt/mnist \
-    && chown -R kit:kit /opt/mnist
+    && useradd --create-home --uid 1000 kit \
+    && chown -R 1000:1000 /opt/lenet-course /opt/mnist
 
 USER 1000:1000
 CMD ["nox", "-s", "validate"]

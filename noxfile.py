@@ -1,7 +1,8 @@
 """The kit's task list: `nox --list` reads like a menu.
 
 Sessions run in the environment nox is installed in (the kit's `.venv` from the README's
-quick start), so torch is installed once, not once per session.
+quick start, or the Docker image), so torch is installed once, not once per session.
+Arguments after `--` go to the command each session wraps.
 """
 
 from __future__ import annotations
@@ -22,4 +23,48 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Lint the code with ruff and the Dockerfile with hadolint."""
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
     session.run("hadolint", "Dockerfile")
+
+
+@nox.session(default=False)
+def check(session: nox.Session) -> None:
+    """Students: grade your exercises/ with hints (fast tier; `-- --full` adds training)."""
+    session.run("lenet-course", "check", *session.posargs)
+
+
+@nox.session(default=False)
+def grade(session: nox.Session) -> None:
+    """Grade one submission: `nox -s grade -- SUBMISSION [--out results.json]`."""
+    if not session.posargs:
+        session.error("usage: nox -s grade -- SUBMISSION [--out results.json] [--junit FILE]")
+    session.run("lenet-course", "grade", *session.posargs)
+
+
+@nox.session(default=False)
+def grade_all(session: nox.Session) -> None:
+    """Grade a class: `nox -s grade_all -- FOLDER [--jobs 2] [--force] [--out grades]`."""
+    if not session.posargs:
+        session.error("usage: nox -s grade_all -- FOLDER [--jobs N] [--force] [--out DIR]")
+    session.run("lenet-course", "grade-all", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Per-epoch timing benchmarks (GPU ones skip without CUDA); JSON under .benchmarks/."""
+    session.run(
+        "python", "-m", "pytest", "tests/bench", "--target", "solutions",
+        "--benchmark-autosave", "--benchmark-storage=.benchmarks", "-rs", *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session(default=False)
+def validate(session: nox.Session) -> None:
+    """Instructors: validate the kit on a GPU (`-- --allow-cpu` for a CPU-only report)."""
+    session.run("lenet-course", "validate", *session.posargs)
+
+
+@nox.session(default=False)
+def exercises(session: nox.Session) -> None:
+    """Regenerate exercises/ from solutions/."""
+    session.run("lenet-course", "make-exercises")

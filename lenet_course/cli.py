@@ -55,8 +55,10 @@ class ConsoleReport:
             self.progress.update(self.task, completed=step)
 
     def on_epoch_end(self, record, epochs: int) -> None:
-        self.progress.remove_task(self.task)
-        self.progress.stop()
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.progress.stop()
+            self.task = None
         self.console.print(_lecture_line(record, epochs))
 
 
@@ -201,7 +203,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from lenet_course.grading.runner import grade
 
     console = _console()
-    report = grade(Path(args.submission), _limits_from(args), data_root=args.data)
+    report = grade(
+        Path(args.submission), _limits_from(args), full=not args.fast, data_root=args.data
+    )
     write_gradescope(report, Path(args.out))
     if args.junit:
         write_junit(report, Path(args.junit))
@@ -227,7 +231,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
 
         outcomes = grade_all(
             folder, out, _limits_from(args), jobs=args.jobs, force=args.force,
-            data_root=args.data, on_done=done,
+            full=not args.fast, data_root=args.data, on_done=done,
         )  # fmt: skip
     errors = [o for o in outcomes if o.status.startswith("error")]
     console.print(f"Gradebook: {out / 'gradebook.csv'} ({total} students, {len(errors)} errors)")
@@ -239,6 +243,27 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     path = build_bundle(Path(args.out))
     print(f"wrote {path}: upload it as the Gradescope autograder")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from lenet_course.validate import validate
+
+    console = _console()
+    result = validate(
+        Path(args.out), allow_cpu=args.allow_cpu, data_root=args.data, epochs=args.epochs,
+        on_step=lambda msg: console.print(f"[bold]validate:[/] {msg}"),
+    )  # fmt: skip
+    for t in result.timings:
+        acc = f", {t.accuracy:.2f}%" if t.accuracy is not None else ""
+        console.print(f"  {t.path}: {t.seconds_per_epoch:.3f} s per epoch{acc}")
+    for c in result.checks:
+        console.print(f"  {'[green]pass[/]' if c.passed else '[red]FAIL[/]'} {c.name}: {c.detail}")
+    console.print(f"Wrote {Path(args.out) / 'validation.md'} and validation.json")
+    if not result.passed:
+        console.print("[red bold]Validation FAILED[/]")
+        return 1
+    console.print("[green bold]Validation passed[/]")
     return 0
 
 
@@ -347,9 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results.json", help="results.json to write")
     p.add_argument("--junit", default=None, help="also write JUnit XML here")
     p.add_argument("--data", default=None, help="MNIST folder (default: $LENET_DATA)")
-    p.add_argument(
-        "--no-download", action="store_true", help="accepted for symmetry; grading never downloads"
-    )
+    p.add_argument("--fast", action="store_true", help="skip the 10-epoch training test (0 points)")
     _add_limit_flags(p)
     p.set_defaults(func=cmd_grade)
 
@@ -358,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="grades", help="where results and gradebook.csv go")
     p.add_argument("--jobs", type=int, default=2, help="submissions graded at once")
     p.add_argument("--force", action="store_true", help="regrade students already graded")
+    p.add_argument("--fast", action="store_true", help="skip the 10-epoch training test (0 points)")
     p.add_argument("--data", default=None, help="MNIST folder (default: $LENET_DATA)")
     _add_limit_flags(p)
     p.set_defaults(func=cmd_grade_all)
@@ -366,6 +390,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("platform", choices=["gradescope"])
     p.add_argument("--out", default="autograder.zip", help="zip file to write")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("validate", help="instructors: validate the kit on a GPU and write a report")
+    p.add_argument("--out", default="validation", help="folder for validation.json/.md")
+    p.add_argument("--allow-cpu", action="store_true", help="run without a GPU (CPU report)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs per timed training path")
+    p.add_argument("--data", default=None, help="MNIST folder (default: $LENET_DATA)")
+    p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("data", help="download MNIST if absent and verify the four files")
     _add_data_flags(p)

@@ -67,12 +67,22 @@ def train_with_target(spec, train_loader, test_loader, config, device, callbacks
 
     Returns a :class:`~lenet_course.engine.History` like :func:`~lenet_course.engine.fit`.
     """
+    try:
+        net = load(spec, "ex2_log_softmax").LeNetClassifier()
+        ex3, ex4 = load(spec, "ex3_train"), load(spec, "ex4_kernels")
+        return _train(net, ex3, ex4, spec, train_loader, test_loader, config, device, callbacks)
+    except NotImplementedError as exc:
+        raise UserError(
+            f"the implementation in {resolve(spec)} is not finished: {exc}\n"
+            "Fix: complete the exercise, check it with `lenet-course check`, then train again."
+        ) from exc
+
+
+def _train(net, ex3, ex4, spec, train_loader, test_loader, config, device, callbacks):
     from dataclasses import asdict
 
     from lenet_course.engine import History
 
-    net = load(spec, "ex2_log_softmax").LeNetClassifier()
-    ex3, ex4 = load(spec, "ex3_train"), load(spec, "ex4_kernels")
     history = History(config=asdict(config), device=str(device))
     history.kernels_before = ex4.snapshot_kernels(net)
     records = ex3.train(

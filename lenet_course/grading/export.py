@@ -23,7 +23,7 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 export PATH="$ROOT/venv/bin:$PATH"
 export LENET_DATA="${LENET_DATA:-$ROOT/mnist}"
 mkdir -p "$ROOT/results"
-lenet-course grade "$ROOT/submission" --out "$ROOT/results/results.json" --no-download
+lenet-course grade "$ROOT/submission" --out "$ROOT/results/results.json" "$@"
 """
 
 INCLUDE = ("pyproject.toml", "README.md", "lenet_course", "tests")

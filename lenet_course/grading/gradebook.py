@@ -41,6 +41,7 @@ def grade_all(
     *,
     jobs: int = 2,
     force: bool = False,
+    full: bool = True,
     data_root=None,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
@@ -55,7 +56,7 @@ def grade_all(
         if results.exists() and not force:
             return Outcome(sub.name, "skipped")
         try:
-            report = grade(sub, per_submission, data_root=data_root)
+            report = grade(sub, per_submission, full=full, data_root=data_root)
         except (GraderError, UserError, OSError) as exc:
             return Outcome(sub.name, f"error: {exc}".splitlines()[0])
         write_gradescope(report, results)

@@ -152,6 +152,12 @@ def catalog() -> tuple[dict, ...]:
     return tuple(items)
 
 
+def _cuda_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 @cache
 def network_can_be_cut() -> bool:
     probe = [sys.executable, "-m", "lenet_course.grading.sandbox", "--probe-network"]
@@ -366,6 +372,14 @@ def grade(
     items = [i for i in items if i not in skipped]
     if full:
         data_root = data.prepare(data_root, download=False)
+    if limits.memory_mb and _cuda_visible():
+        from dataclasses import replace
+
+        limits = replace(limits, memory_mb=0)
+        notes.append(
+            "memory: the per-process address-space cap is off because CUDA needs a large "
+            "address space; cap the container instead (docker run --memory 8g)"
+        )
     if not limits.network and not network_can_be_cut():
         notes.append(
             "network: could not be cut for the children here; run the grader in "

@@ -112,3 +112,22 @@ def test_bench_reports_both_paths_and_their_ratio_as_json(mnist_root):
     assert figures["ratio"] == pytest.approx(
         figures["tensor_seconds"] / figures["torchvision_seconds"]
     )
+
+
+@pytest.mark.mnist
+def test_train_with_the_solutions_implementation_writes_the_outputs(mnist_root, tmp_path):
+    out = tmp_path / "impl"
+    result = _cli("train", "--impl", "solutions", "--epochs", "1", "--device", "cpu",
+                  "--data", str(mnist_root), "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Iteration: 1/1" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+    assert json.loads((out / "history.json").read_text())["records"][0]["test_accuracy"] > 90
+
+
+@pytest.mark.mnist
+def test_train_with_unfinished_exercises_says_what_to_finish(mnist_root, tmp_path):
+    result = _cli("train", "--impl", "exercises", "--epochs", "1", "--device", "cpu",
+                  "--data", str(mnist_root), "--out", str(tmp_path / "o"))  # fmt: skip
+    assert result.returncode == 2
+    assert "not finished: Exercise 1" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,104 @@
+"""Reports, the class gradebook and the Gradescope bundle."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+from lenet_course.grading.gradebook import grade_all
+from lenet_course.grading.reports import gradescope, junit, write_gradescope
+from lenet_course.grading.runner import GradeReport, TestResult
+from tests.grading.conftest import FAST_MAX, KERNEL_CHANGE, SMALL, make_submission
+
+
+def sample_report() -> GradeReport:
+    return GradeReport(
+        submission="s",
+        tests=[
+            TestResult("a.py::t1", "ex1_lenet", "shapes", 4, 4, "passed", "", 0.1),
+            TestResult(
+                "a.py::t2", "ex1_lenet", "count", 3, 0, "failed", "LeNet has 1 parameter", 0.2
+            ),
+        ],
+        execution_time=1.5,
+    )
+
+
+def test_results_json_follows_gradescope_format(tmp_path):
+    write_gradescope(sample_report(), tmp_path / "results.json")
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["score"] == 4 and data["execution_time"] == 1.5 and "output" in data
+    for test in data["tests"]:
+        assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(test)
+        assert test["status"] in ("passed", "failed")
+    assert data["tests"][1]["output"] == "LeNet has 1 parameter"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"], "no temp file left behind"
+
+
+def test_gradescope_dict_counts_points(tmp_path):
+    assert sum(t["max_score"] for t in gradescope(sample_report())["tests"]) == 7
+
+
+def test_junit_xml_has_a_failure_per_failed_test():
+    root = ET.fromstring(junit(sample_report()).split("?>", 1)[1])
+    cases = list(root.iter("testcase"))
+    assert len(cases) == 2 and root.get("failures") == "1"
+    assert cases[1].find("failure").get("message") == "LeNet has 1 parameter"
+
+
+def test_grade_all_writes_a_complete_gradebook_and_resumes(tmp_path):
+    folder = tmp_path / "class"
+    make_submission(folder / "ada")
+    make_submission(folder / "bob", drop=("ex4_kernels",))
+    make_submission(folder / "cy", {"ex3_train": ("    net.eval()\n", "    net.eval(\n")})
+    make_submission(
+        folder / "dee", {"ex4_kernels": (KERNEL_CHANGE, "    import os\n    os._exit(1)\n")}
+    )
+    (folder / "eve").mkdir()  # submitted nothing
+    make_submission(folder / "fay", {"ex1_lenet": ("class LeNet(", "class LeNet5(")})
+    out = tmp_path / "grades"
+    outcomes = grade_all(folder, out, SMALL, jobs=2, full=False)
+    assert [o.status for o in outcomes] == ["graded"] * 6
+    rows = {r["student"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
+    assert set(rows) == {"ada", "bob", "cy", "dee", "eve", "fay"}
+    totals = {name: int(r["total"]) for name, r in rows.items()}
+    assert totals == {"ada": FAST_MAX, "bob": FAST_MAX - 20, "cy": FAST_MAX - 27,
+                      "dee": FAST_MAX - 4, "eve": 0, "fay": FAST_MAX - 45}  # fmt: skip
+    assert rows["bob"]["ex4_kernels"] == "0" and rows["bob"]["ex1_lenet"] == "25"
+    for name in rows:
+        assert (out / name / "results.json").is_file()
+
+    again = grade_all(folder, out, SMALL, jobs=2, full=False)
+    assert {o.status for o in again} == {"skipped"}
+    rows = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert len(rows) == 6 and all(r["total"] for r in rows)
+
+
+def test_gradescope_bundle_runs_the_grader_in_an_autograder_tree(tmp_path):
+    zip_path = tmp_path / "autograder.zip"
+    subprocess.run([sys.executable, "-m", "lenet_course.cli", "export", "gradescope", "--out", str(zip_path)],
+                   check=True, capture_output=True)  # fmt: skip
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(zip_path) as zf:
+        names = zf.namelist()
+        assert {"setup.sh", "run_autograder", "pyproject.toml"} <= set(names)
+        assert any(n.startswith("tests/graded/") for n in names)
+        zf.extractall(root / "source")
+    make_submission(root / "submission", drop=("ex4_kernels",))
+    env = {
+        **os.environ,
+        "AUTOGRADER_ROOT": str(root),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    run = subprocess.run(["bash", str(root / "source" / "run_autograder"), "--fast"],
+                         env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == FAST_MAX - 20
+    assert len(results["tests"]) == 25

@@ -1,0 +1,71 @@
+"""The curriculum holds together: solutions pass, stubs fail cleanly, points add to 100."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+import torch
+
+from lenet_course import data, targets
+from lenet_course.engine import evaluate
+from lenet_course.grading.runner import catalog
+
+
+def run_graded(target: str, tmp_path, *extra: str) -> dict[str, ET.Element]:
+    """Run tests/graded against ``target`` in a fresh process; testcases by name."""
+    xml = tmp_path / f"{target}.xml"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", str(targets.kit_root() / "tests" / "graded"),
+         "--target", target, "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", *extra],
+        cwd=targets.kit_root(), capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    cases = ET.parse(xml).getroot().iter("testcase")
+    return {f"{c.get('classname')}::{c.get('name')}": c for c in cases}
+
+
+def test_graded_points_add_up_to_100():
+    items = catalog()
+    assert sum(i["points"] for i in items) == 100
+    per = {}
+    for i in items:
+        per[i["exercise"]] = per.get(i["exercise"], 0) + i["points"]
+    assert per == {"ex1_lenet": 25, "ex2_log_softmax": 20, "ex3_train": 35, "ex4_kernels": 20}
+
+
+@pytest.mark.mnist
+@pytest.mark.slow
+def test_every_graded_test_passes_on_the_solutions(mnist_root, tmp_path):
+    cases = run_graded("solutions", tmp_path)
+    assert len(cases) == len(catalog())
+    bad = {n: c[0].get("message", "")[:200] for n, c in cases.items() if len(c)}
+    assert not bad, f"graded tests fail on the reference solutions: {bad}"
+
+
+@pytest.mark.mnist
+def test_every_graded_test_fails_on_the_stubs_with_not_implemented(mnist_root, tmp_path):
+    cases = run_graded("exercises", tmp_path)
+    assert len(cases) == len(catalog())
+    for name, case in cases.items():
+        outcome = [child for child in case if child.tag in ("failure", "error", "skipped")]
+        assert outcome and outcome[0].tag == "failure", f"{name} did not fail on the stubs"
+        assert "NotImplementedError" in outcome[0].get("message", ""), (
+            f"{name} failed on the stubs with something else: {outcome[0].get('message')}"
+        )
+
+
+@pytest.mark.mnist
+@pytest.mark.slow
+def test_solutions_exceed_97_5_percent_for_five_seeds(mnist_root):
+    ex2 = targets.load("solutions", "ex2_log_softmax")
+    ex3 = targets.load("solutions", "ex3_train")
+    accuracies = {}
+    for seed in range(5):
+        torch.manual_seed(seed)
+        net = ex2.LeNetClassifier()
+        train, test = data.tensor_loaders(mnist_root, batch_size=100, seed=seed)
+        ex3.train(net, train, test, epochs=10, lr=1e-3, device="cpu")
+        accuracies[seed] = evaluate(net, test, "cpu")
+    assert all(a > 97.5 for a in accuracies.values()), f"10-epoch accuracy per seed: {accuracies}"

@@ -1,0 +1,70 @@
+"""Generating exercise stubs from the solutions."""
+
+from __future__ import annotations
+
+import pytest
+
+from lenet_course.authoring import MarkerError, make_exercises, out_of_sync, strip_solutions
+from lenet_course.targets import kit_root
+
+SOLUTION = '''"""Module docstring kept."""
+
+import torch
+
+
+def f(x: torch.Tensor) -> torch.Tensor:
+    """Double x: (N,) -> (N,)."""
+    # BEGIN SOLUTION: Exercise 9: return 2 * x; see the doubling step
+    y = x * 2
+    return y
+    # END SOLUTION
+
+
+def g():
+    return 1
+'''
+
+
+def test_stub_keeps_imports_signatures_and_docstrings():
+    stub = strip_solutions(SOLUTION)
+    for kept in ('"""Module docstring kept."""', "import torch", "def f(x: torch.Tensor) -> torch.Tensor:",
+                 '"""Double x: (N,) -> (N,)."""', "def g():\n    return 1"):  # fmt: skip
+        assert kept in stub
+    assert "y = x * 2" not in stub and "BEGIN SOLUTION" not in stub
+
+
+def test_stub_raises_not_implemented_with_the_marker_message():
+    namespace: dict = {}
+    exec(compile(strip_solutions(SOLUTION), "stub", "exec"), namespace)
+    with pytest.raises(
+        NotImplementedError, match="Exercise 9: return 2 \\* x; see the doubling step"
+    ):
+        namespace["f"](1)
+
+
+@pytest.mark.parametrize(
+    "text, where, what",
+    [
+        ("# BEGIN SOLUTION: a\n# BEGIN SOLUTION: b\n# END SOLUTION\n", ":2:", "nested"),
+        ("x = 1\n# END SOLUTION\n", ":2:", "without a matching"),
+        ("# BEGIN SOLUTION: a\nx = 1\n", ":1:", "never closed"),
+        ("# BEGIN SOLUTION\n# END SOLUTION\n", ":1:", "needs a message"),
+    ],
+)
+def test_bad_markers_are_rejected_naming_file_and_line(text, where, what):
+    with pytest.raises(MarkerError, match=f"sol.py{where}.*{what}"):
+        strip_solutions(text, "sol.py")
+
+
+def test_make_exercises_writes_one_stub_per_solution(tmp_path):
+    (tmp_path / "sol").mkdir()
+    (tmp_path / "sol" / "ex9_double.py").write_text(SOLUTION)
+    written = make_exercises(tmp_path / "sol", tmp_path / "ex")
+    assert [p.name for p in written] == ["ex9_double.py"]
+    assert "raise NotImplementedError" in written[0].read_text()
+    assert out_of_sync(tmp_path / "sol", tmp_path / "ex") == []
+
+
+def test_committed_exercises_are_in_sync_with_the_solutions():
+    stale = out_of_sync(kit_root() / "solutions", kit_root() / "exercises")
+    assert not stale, f"exercises/ is stale for {stale}: run `lenet-course make-exercises`."
