@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -49,7 +50,9 @@ def grade_all(
     ``out/gradebook.csv``. Already graded students are skipped unless ``force``; a failed
     or timed-out submission never stops the batch."""
     out = Path(out)
-    per_submission = replace(limits or Limits(), jobs=1)  # parallelism is across students here
+    # Parallelism is across students here; they share the cores.
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    per_submission = replace(limits or Limits(), jobs=1, threads=threads)
 
     def one(sub: Path) -> Outcome:
         results = out / sub.name / "results.json"

@@ -55,6 +55,8 @@ class Limits:
     """Allow network access in the children (default: cut it where the platform allows)."""
     jobs: int = 2
     """Exercises graded at once."""
+    threads: int = 0
+    """CPU threads per child; 0 shares the cores among the jobs running at once."""
 
     def __post_init__(self) -> None:
         for name in ("test_seconds", "train_seconds", "submission_seconds"):
@@ -66,6 +68,8 @@ class Limits:
 
 @dataclass
 class TestResult:
+    __test__ = False  # not a pytest test class
+
     nodeid: str
     exercise: str
     title: str
@@ -118,7 +122,7 @@ def _tests_dir() -> Path:
     return path
 
 
-def _child_env(home: Path, data_root) -> dict[str, str]:
+def _child_env(home: Path, data_root, limits: Limits) -> dict[str, str]:
     keep = ("PATH", "LENET_DATA", "CUDA_VISIBLE_DEVICES", "LANG", "LC_ALL", "TMPDIR")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(
@@ -128,6 +132,9 @@ def _child_env(home: Path, data_root) -> dict[str, str]:
         PYTHONHASHSEED="0",
         MPLCONFIGDIR=str(home / "mpl"),
     )
+    # Children share the cores: oversubscribed OpenMP threads spin and slow everyone down.
+    threads = str(limits.threads or max(1, (os.cpu_count() or 1) // limits.jobs))
+    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
     if data_root is not None:
         env["LENET_DATA"] = str(Path(data_root).resolve())
     return env
@@ -264,7 +271,7 @@ def grade_exercise(
             "--rootdir", str(kit_root()), "-c", str(kit_root() / "pyproject.toml"),
             "--timeout", str(limits.test_seconds), "--timeout-method", "thread",
         ]  # fmt: skip
-        env = _child_env(home, data_root)
+        env = _child_env(home, data_root, limits)
         env["LENET_TRAIN_TIMEOUT"] = str(limits.train_seconds)
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
