@@ -7,9 +7,16 @@ Arguments after `--` go to the command each session wraps.
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "none"
+# Run the kit's environment's own python, pytest, ruff, hadolint and lenet-course, even
+# when nox is started as `.venv/bin/nox` without activating the environment.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 nox.options.sessions = ["tests", "lint"]
 
 
