@@ -30,12 +30,10 @@ def _lecture_line(record, epochs: int) -> str:
 class ConsoleReport:
     """Engine callback: a progress bar inside each epoch and the lecture's line after it."""
 
-    def __init__(self, console, out: Path | None = None, history=None) -> None:
+    def __init__(self, console) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self.console = console
-        self.out = out
-        self.history = history
         self.progress = Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -47,11 +45,13 @@ class ConsoleReport:
         self.task = None
 
     def on_epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        if not self.console.is_terminal:
+            return  # a log file gets the per-epoch lines only
         self.progress.start()
         self.task = self.progress.add_task(f"epoch {epoch}/{epochs}", total=steps)
 
     def on_batch_end(self, epoch: int, step: int) -> None:
-        if step % 10 == 0:
+        if self.task is not None and step % 10 == 0:
             self.progress.update(self.task, completed=step)
 
     def on_epoch_end(self, record, epochs: int) -> None:

@@ -7,6 +7,7 @@ caller decides the exit code from :attr:`Validation.passed`.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -187,10 +188,10 @@ def validate(
     on_step("running the pytest-benchmark suite")
     bench_json = out / "benchmarks.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(kit_root() / "tests" / "bench"), "-q",
+        [sys.executable, "-m", "pytest", str(kit_root() / "tests" / "bench"), "-q", "--target", "solutions",
          "-p", "no:cacheprovider", f"--benchmark-json={bench_json}", "-rs"],
         capture_output=True, text=True, cwd=kit_root(),
-        env={**__import__("os").environ, "LENET_DATA": str(root)},
+        env={**os.environ, "LENET_DATA": str(root)},
     )  # fmt: skip
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
     result.checks.append(Check("benchmarks ran", proc.returncode == 0, summary))

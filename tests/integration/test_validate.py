@@ -1,0 +1,40 @@
+"""`lenet-course validate`: the instructors' report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU refusal")
+def test_validate_without_a_gpu_fails_loudly_unless_allowed(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "lenet_course.cli", "validate", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 2
+    assert "no CUDA GPU is visible" in run.stderr and "--allow-cpu" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.mnist
+@pytest.mark.slow
+def test_validate_allow_cpu_writes_a_complete_report(mnist_root, tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "lenet_course.cli", "validate", "--allow-cpu", "--epochs", "1",
+         "--data", str(mnist_root), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    report = json.loads((tmp_path / "validation.json").read_text())
+    checks = {c["name"]: c["passed"] for c in report["checks"]}
+    assert checks["solutions pass every graded test"], report["checks"]
+    assert checks["exercises fail every test with NotImplementedError"], report["checks"]
+    assert checks["benchmarks ran"], report["checks"]
+    assert run.returncode == (0 if report["passed"] else 1)
+    paths = {t["path"] for t in report["timings"]}
+    assert paths == {"tensor loader, eager", "torchvision DataLoader (lecture)"}
+    assert all(t["seconds_per_epoch"] > 0 for t in report["timings"])
+    md = (tmp_path / "validation.md").read_text()
+    assert "| check | result | detail |" in md and report["environment"]["torch"] in md
