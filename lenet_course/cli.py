@@ -110,7 +110,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     args.epochs = 1
     config = _config_from(args)
     root = data.prepare(args.data, download=not args.no_download)
-    result = compare_loaders(root, config, warmup_batches=args.warmup)
+    if args.repeats < 1:
+        raise UserError(f"--repeats must be at least 1, got {args.repeats}")
+    result = compare_loaders(root, config, warmup_batches=args.warmup, repeats=args.repeats)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return 0
@@ -350,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time one epoch: torchvision DataLoader vs the tensor loader")
     _add_training_flags(p, epochs=1)
     p.add_argument("--warmup", type=int, default=20, help="batches run before the clock starts")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="epochs timed per path; the median counts"
+    )
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_bench)
 

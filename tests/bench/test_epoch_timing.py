@@ -10,15 +10,8 @@ import pytest
 import torch
 
 from lenet_course import data, targets
-from lenet_course.engine import (
-    CudaGraphStep,
-    TrainConfig,
-    eager_step,
-    make_optimizer,
-    place_model,
-    synchronize,
-    train_epoch,
-)
+from lenet_course.bench import epoch_runner
+from lenet_course.engine import TrainConfig, synchronize
 from lenet_course.model import LeNet
 
 needs_cuda = pytest.mark.skipif(
@@ -26,29 +19,16 @@ needs_cuda = pytest.mark.skipif(
 )
 
 
-def epoch_runner(mnist_root, device: str, loader: str = "tensor", graph: bool = False):
-    dev = torch.device(device)
-    train, _ = data.make_loaders(mnist_root, loader=loader, batch_size=100, seed=0, device=dev)
-    torch.manual_seed(0)
-    model = place_model(LeNet(), dev).train()
-    optimizer = make_optimizer(model, TrainConfig(device=device), capturable=graph)
-    step = (
-        CudaGraphStep(model, optimizer, next(iter(train)))
-        if graph
-        else eager_step(model, optimizer)
-    )
-
-    def one_epoch() -> float:
-        loss, _ = train_epoch(step, train, dev)  # synchronises before returning
-        return loss
-
-    return one_epoch
+def runner(mnist_root, device: str, loader: str = "tensor", graph: bool = False):
+    config = TrainConfig(epochs=1, device=device, loader=loader, cuda_graph=graph)
+    run = epoch_runner(mnist_root, config)
+    return lambda: run()[0]  # the loss; train_epoch synchronises before returning
 
 
 @needs_cuda
 @pytest.mark.mnist
 def test_epoch_tensor_loader_eager_cuda(benchmark, mnist_root):
-    run = epoch_runner(mnist_root, "cuda")
+    run = runner(mnist_root, "cuda")
     loss = benchmark.pedantic(run, rounds=3, warmup_rounds=1, iterations=1)
     assert loss < 0.5
 
@@ -56,7 +36,7 @@ def test_epoch_tensor_loader_eager_cuda(benchmark, mnist_root):
 @needs_cuda
 @pytest.mark.mnist
 def test_epoch_tensor_loader_cuda_graph(benchmark, mnist_root):
-    run = epoch_runner(mnist_root, "cuda", graph=True)
+    run = runner(mnist_root, "cuda", graph=True)
     loss = benchmark.pedantic(run, rounds=5, warmup_rounds=1, iterations=1)
     assert loss < 0.5
 
@@ -64,7 +44,7 @@ def test_epoch_tensor_loader_cuda_graph(benchmark, mnist_root):
 @needs_cuda
 @pytest.mark.mnist
 def test_epoch_torchvision_dataloader_cuda(benchmark, mnist_root):
-    run = epoch_runner(mnist_root, "cuda", loader="torchvision")
+    run = runner(mnist_root, "cuda", loader="torchvision")
     loss = benchmark.pedantic(run, rounds=2, warmup_rounds=1, iterations=1)
     assert loss < 0.5
 
