@@ -166,7 +166,7 @@ def validate(
         per_epoch = sorted(r.seconds for r in history.records[1:] or history.records)
         median = per_epoch[len(per_epoch) // 2]
         result.timings.append(PathTiming(label, median, history.final_accuracy, epochs,
-                                         "median epoch after the first; " + "; ".join(history.notes)))  # fmt: skip
+                                         "; ".join(["median epoch after the first", *history.notes])))  # fmt: skip
     on_step("timing one epoch: torchvision DataLoader")
     tv = time_epoch(root, TrainConfig(epochs=1, device=device, loader="torchvision"))
     result.timings.append(

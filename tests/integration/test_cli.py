@@ -105,7 +105,18 @@ def test_bad_settings_exit_2_with_a_message(flag, value, tmp_path):
 
 @pytest.mark.mnist
 def test_bench_reports_both_paths_and_their_ratio_as_json(mnist_root):
-    result = _cli("bench", "--device", "cpu", "--warmup", "5", "--repeats", "1", "--data", str(mnist_root), "--json")
+    result = _cli(
+        "bench",
+        "--device",
+        "cpu",
+        "--warmup",
+        "5",
+        "--repeats",
+        "1",
+        "--data",
+        str(mnist_root),
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["torchvision_seconds"] > 0 and figures["tensor_seconds"] > 0
