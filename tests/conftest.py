@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -30,3 +31,13 @@ def mnist_root():
     root = _real_mnist_root()
     data.verify(root)
     return root
+
+
+@pytest.fixture
+def mnist_copy(mnist_root, tmp_path):
+    """A writable copy of the real MNIST files in a temporary root, for damaging."""
+    raw = data.raw_folder(tmp_path / "copy")
+    raw.mkdir(parents=True)
+    for spec in data.FILES:
+        shutil.copyfile(data.raw_folder(mnist_root) / spec.name, raw / spec.name)
+    return tmp_path / "copy"

@@ -75,9 +75,7 @@ _pytest.runner.CallInfo.from_call = classmethod(_forgiving)
 
 @pytest.mark.parametrize("patch", [PATCH_RUNTEST, PATCH_CALLINFO], ids=["runtest", "callinfo"])
 def test_patching_pytest_zeroes_the_exercise(submission, patch):
-    """Module-level patches that turn failures into passes are caught: ex4 scores zero."""
-    stub = ("    return {name: after[name] - before[name] for name in before}\n",
-            "    raise NotImplementedError\n")  # fmt: skip
+    """Module-level patches of pytest are caught: ex4 scores zero even with correct code."""
     text_anchor = "import matplotlib.pyplot as plt\n"
     edits = {"ex4_kernels": (text_anchor, text_anchor + patch)}
     report, _ = graded(submission, edits)
@@ -86,7 +84,6 @@ def test_patching_pytest_zeroes_the_exercise(submission, patch):
     assert all(t.score == 0 and "replaced test machinery" in t.message for t in ex4), [
         t.message for t in ex4
     ]
-    assert stub  # the patch alone, with correct code, still loses the exercise
 
 
 FORGE_REPORT = """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -49,15 +48,6 @@ def test_two_epochs_on_real_mnist_beat_95_percent_and_write_valid_plots(
         assert raw.startswith(PNG_MAGIC), f"{name} is not a PNG"
         pixels = matplotlib.image.imread(out / name)
         assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.std() > 0, f"{name} is blank"
-
-
-@pytest.fixture
-def mnist_copy(mnist_root, tmp_path):
-    dst = data.raw_folder(tmp_path / "copy")
-    shutil.copytree(data.raw_folder(mnist_root), dst)
-    for f in dst.iterdir():
-        f.chmod(0o644)
-    return tmp_path / "copy"
 
 
 @pytest.mark.mnist

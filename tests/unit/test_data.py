@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import struct
 
 import pytest
@@ -87,15 +86,6 @@ def test_data_root_comes_from_flag_then_env_then_default(monkeypatch, tmp_path):
 
 
 # --- file checks on copies of the real files in a temporary folder -----------------------
-
-
-@pytest.fixture
-def mnist_copy(mnist_root, tmp_path):
-    raw = data.raw_folder(tmp_path)
-    raw.mkdir(parents=True)
-    for spec in data.FILES:
-        shutil.copyfile(data.raw_folder(mnist_root) / spec.name, raw / spec.name)
-    return tmp_path
 
 
 @pytest.mark.mnist
