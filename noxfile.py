@@ -8,6 +8,7 @@ Arguments after `--` go to the command each session wraps.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -58,10 +59,21 @@ def grade_all(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Per-epoch timing benchmarks (GPU ones skip without CUDA); JSON under .benchmarks/."""
+    """Per-epoch timing benchmarks, saved per GPU model and compared with its baseline."""
+    probe = (
+        "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"
+    )
+    model = session.run("python", "-c", probe, silent=True).strip().splitlines()[-1]
+    storage = Path("benchmarks") / (
+        re.sub(r"[^A-Za-z0-9]+", "-", model).strip("-").lower() or "cpu"
+    )
+    args = [f"--benchmark-storage=file://{storage.resolve()}", "--benchmark-autosave"]
+    if any(storage.rglob("*.json")):  # a committed baseline for this card: fail on a >15% slowdown
+        args += ["--benchmark-compare", "--benchmark-compare-fail=mean:15%"]
+    session.log(f"benchmarks for {model!r} in {storage}")
     session.run(
-        "python", "-m", "pytest", "tests/bench", "--target", "solutions",
-        "--benchmark-autosave", "--benchmark-storage=.benchmarks", "-rs", *session.posargs,
+        "python", "-m", "pytest", "tests/bench", "--target", "solutions", "-rs", *args,
+        *session.posargs,
     )  # fmt: skip
 
 
