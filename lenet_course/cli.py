@@ -182,16 +182,35 @@ def _limits_from(args: argparse.Namespace):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from lenet_course.grading.runner import grade
-
     console = _console()
     tier = "full (with the 10-epoch training)" if args.full else "fast (no 10-epoch training)"
     console.print(f"Checking {args.target}: {tier} tier. Use --full for everything.")
-    report = grade(
-        _target_folder(args.target), _limits_from(args), full=args.full, data_root=args.data
+    report = _grade_with_progress(
+        console, _target_folder(args.target), _limits_from(args), full=args.full, data=args.data
     )
     print_report(console, report)
     return 0
+
+
+def _grade_with_progress(console, submission: Path, limits, *, full: bool, data):
+    """Grade with a progress bar over the four exercises."""
+    from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
+
+    from lenet_course.grading.runner import grade
+    from lenet_course.targets import EXERCISES
+
+    columns = (
+        SpinnerColumn(),
+        "{task.description}",
+        "{task.completed}/{task.total}",
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("grading exercises", total=len(EXERCISES))
+        return grade(
+            submission, limits, full=full, data_root=data,
+            on_exercise=lambda ex, results: progress.advance(task),
+        )  # fmt: skip
 
 
 def _target_folder(spec: str) -> Path:
@@ -202,11 +221,10 @@ def _target_folder(spec: str) -> Path:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from lenet_course.grading.reports import write_gradescope, write_junit
-    from lenet_course.grading.runner import grade
 
     console = _console()
-    report = grade(
-        Path(args.submission), _limits_from(args), full=not args.fast, data_root=args.data
+    report = _grade_with_progress(
+        console, Path(args.submission), _limits_from(args), full=not args.fast, data=args.data
     )
     write_gradescope(report, Path(args.out))
     if args.junit:
