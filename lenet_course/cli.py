@@ -34,6 +34,8 @@ class ConsoleReport:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self.console = console
+        # No refresh thread: an extra runnable thread next to PyTorch's OpenMP workers slows
+        # CPU training; the bar is redrawn from the training loop every few batches instead.
         self.progress = Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -41,6 +43,7 @@ class ConsoleReport:
             TimeRemainingColumn(),
             console=console,
             transient=True,
+            auto_refresh=False,
         )
         self.task = None
 
@@ -51,8 +54,9 @@ class ConsoleReport:
         self.task = self.progress.add_task(f"epoch {epoch}/{epochs}", total=steps)
 
     def on_batch_end(self, epoch: int, step: int) -> None:
-        if self.task is not None and step % 10 == 0:
+        if self.task is not None and step % 20 == 0:
             self.progress.update(self.task, completed=step)
+            self.progress.refresh()
 
     def on_epoch_end(self, record, epochs: int) -> None:
         if self.task is not None:
