@@ -155,14 +155,10 @@ def _student_message(item: pytest.Item, excinfo) -> str:
         return text
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{Path(exc.filename).name} line {exc.lineno}: SyntaxError: {exc.msg}"
-    target = str(item.config.getoption("target"))
-    for entry in reversed(excinfo.traceback):
-        path = str(entry.path)
-        if Path(path).name.startswith("ex") and (target in path or "_lenet_target" in path):
-            return f"{Path(path).name} line {entry.lineno + 1}: {text}"
-    for entry in reversed(excinfo.traceback):
-        if Path(str(entry.path)).name.startswith("ex") and str(entry.path).endswith(".py"):
-            return f"{Path(str(entry.path)).name} line {entry.lineno + 1}: {text}"
+    for entry in reversed(excinfo.traceback):  # the innermost frame in an exercise file
+        name = Path(str(entry.path)).name
+        if name.startswith("ex") and name.endswith(".py"):
+            return f"{name} line {entry.lineno + 1}: {text}"
     return text
 
 
@@ -175,9 +171,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     state = item.config.stash.get(REPORT_KEY, None)
     if state is None:
         return
-    if state["tampered"] is None and _snapshot() != state["snapshot"]:
+    if state["tampered"] is None:
         changed = [k for k, v in _snapshot().items() if state["snapshot"][k] is not v]
-        state["tampered"] = "student code replaced test machinery: " + ", ".join(changed)
+        if changed:
+            state["tampered"] = "student code replaced test machinery: " + ", ".join(changed)
     failed_setup = call.when == "setup" and call.excinfo is not None
     if call.when != "call" and not failed_setup:
         return
