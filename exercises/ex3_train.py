@@ -12,7 +12,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from lenet_course.engine import EpochRecord
+from lenet_course.runtime import EpochRecord
 
 
 def evaluate(net: torch.nn.Module, loader, device="cpu") -> float:

@@ -180,7 +180,6 @@ def _limits_from(args: argparse.Namespace):
         train_seconds=args.train_timeout,
         submission_seconds=args.total_timeout,
         memory_mb=args.memory_mb,
-        network=args.allow_network,
         jobs=getattr(args, "jobs", 2),
     )
 
@@ -318,9 +317,6 @@ def _add_limit_flags(p: argparse.ArgumentParser) -> None:
         type=int,
         default=d.memory_mb,
         help=f"memory cap per test process, 0 for none (default {d.memory_mb})",
-    )
-    p.add_argument(
-        "--allow-network", action="store_true", help="let student code reach the network"
     )
 
 

@@ -34,6 +34,7 @@ class IdxFile:
     name: str
     magic: int  # 2051 for images, 2049 for labels
     count: int
+    sha256: str  # of the uncompressed file, as torchvision unpacks it
 
     @property
     def is_images(self) -> bool:
@@ -49,11 +50,15 @@ class IdxFile:
 
 
 FILES = (
-    IdxFile("train-images-idx3-ubyte", 2051, 60_000),
-    IdxFile("train-labels-idx1-ubyte", 2049, 60_000),
-    IdxFile("t10k-images-idx3-ubyte", 2051, 10_000),
-    IdxFile("t10k-labels-idx1-ubyte", 2049, 10_000),
-)
+    IdxFile("train-images-idx3-ubyte", 2051, 60_000,
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    IdxFile("train-labels-idx1-ubyte", 2049, 60_000,
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    IdxFile("t10k-images-idx3-ubyte", 2051, 10_000,
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    IdxFile("t10k-labels-idx1-ubyte", 2049, 10_000,
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+)  # fmt: skip
 
 
 def default_root() -> Path:
@@ -125,6 +130,22 @@ def verify(root: Path) -> None:
             raise DataError(
                 f"MNIST file {what}: {path} has {size:,} bytes, expected {spec.size:,}.\n"
                 f"{_fix_hint(root)}"
+            )
+
+
+def verify_checksums(root: Path) -> None:
+    """Check each file's SHA-256 against the kit's committed value (grading does this
+    before any run, so that altered data cannot pass an accuracy check)."""
+    import hashlib
+
+    verify(root)
+    for spec in FILES:
+        path = raw_folder(root) / spec.name
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != spec.sha256:
+            raise DataError(
+                f"MNIST file altered: {path} has SHA-256 {digest}, expected {spec.sha256}. "
+                f"Grading refuses altered data.\n{_fix_hint(root)}"
             )
 
 

@@ -22,6 +22,7 @@ from torch import nn
 from lenet_course.data import LOADERS
 from lenet_course.errors import ConfigError
 from lenet_course.metrics import correct
+from lenet_course.runtime import EpochRecord
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +81,6 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so that a clock read after it is honest."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    """What one epoch produced."""
-
-    epoch: int  # 1-based
-    train_loss: float  # mean NLL over the epoch's batches
-    test_accuracy: float  # percent, on the whole test set
-    seconds: float  # wall time of the epoch's training, after a device synchronise
 
 
 @dataclass

@@ -1,55 +1,29 @@
-"""pytest plugin for the graded tests: ``--target``, points, and a tamper-evident result log.
+"""pytest plugin for the judge: the process that runs the graded tests.
 
-Loaded by ``tests/conftest.py``. In a plain ``pytest`` run it only adds ``--target`` and the
-``target`` fixtures. When the grader runs a child with ``--lenet-report FILE``, it also:
+The judge never imports a submission. Each exercise's student code runs in a jailed
+worker (:mod:`~lenet_course.grading.jail`); a graded test asks it for observations
+through the ``ex1`` ... ``ex4`` fixtures and computes every reference and comparison
+itself. Loaded by ``tests/conftest.py``; in a plain ``pytest`` run it adds ``--target``.
 
-* reads a one-time key from a pipe at start-up, before any student code is imported;
-* writes one HMAC-signed JSON line per test event (start, result) to FILE, so that lines
-  forged by student code are rejected by the grader;
-* wraps each test function at collection time, so a test passes only if its own body ran to
-  the end (patching pytest's runner to skip or swallow failures does not produce a pass);
-* checks after every test that key pytest internals are the objects it saw at start-up,
-  and reports the test as tampered with otherwise.
+With ``--lenet-results FILE`` it writes one JSON line per graded test (passed, failed or
+skipped, the student's message, seconds) for the grader to read.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import hmac
 import json
-import os
-import sys
+import secrets
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
-REPORT_KEY = pytest.StashKey[dict]()
+from lenet_course.grading import catalog
+from lenet_course.grading.jail import StudentFailure, Worker, WorkerLimits, level
 
-# (module, dotted attribute) pairs whose identity must not change while tests run.
-_CRITICAL = (
-    ("_pytest.runner", "call_and_report"),
-    ("_pytest.runner", "CallInfo.from_call"),
-    ("_pytest.runner", "runtestprotocol"),
-    ("_pytest.python", "Function.runtest"),
-    ("_pytest.python", "pytest_pyfunc_call"),
-    ("_pytest.reports", "TestReport.from_item_and_call"),
-    ("_pytest.outcomes", "fail"),
-    ("pluggy._callers", "_multicall"),
-    ("builtins", "__import__"),
-    ("sys", "exit"),
-)
-
-
-def _lookup(module: str, dotted: str):
-    obj = sys.modules.get(module) or __import__(module)
-    for part in dotted.split("."):
-        obj = obj.__dict__[part] if isinstance(obj, type) else getattr(obj, part)
-    return obj
-
-
-def _snapshot() -> dict:
-    return {f"{m}:{a}": _lookup(m, a) for m, a in _CRITICAL}
+RESULTS_KEY = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,177 +34,147 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="what the graded tests check: exercises (default), solutions, or a folder "
         "holding ex1_lenet.py ... ex4_kernels.py",
     )
-    group.addoption("--lenet-report", default=None, help="grader use: signed JSON-lines results")
-    group.addoption(
-        "--lenet-artifacts", default=None, help="grader use: folder for trained weights"
-    )
-    group.addoption("--lenet-key-fd", type=int, default=None, help="grader use: key pipe")
+    group.addoption("--lenet-results", default=None, help="grader use: JSON-lines results")
     group.addoption("--lenet-catalog", default=None, help="grader use: write the graded tests here")
-
-
-def _make_writer(path: str, key: bytes):
-    fh = open(path, "a", buffering=1)  # noqa: SIM115 - kept open for the whole run
-    new, dumps, sha = hmac.new, json.dumps, hashlib.sha256
-
-    def write(record: dict) -> None:
-        body = dumps(record, sort_keys=True)
-        fh.write(dumps({"body": body, "sig": new(key, body.encode(), sha).hexdigest()}) + "\n")
-        fh.flush()
-
-    return write
+    group.addoption("--lenet-limits", default="{}", help="grader use: limits as JSON")
+    group.addoption(
+        "--grading-seed", type=int, default=None, help="seed of this run's test cases (default: random)"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    path = config.getoption("lenet_report", None)
-    if not path:
-        return
-    fd = config.getoption("lenet_key_fd")
-    if fd is None:
-        raise pytest.UsageError("--lenet-report needs --lenet-key-fd (the grader's key pipe)")
-    with os.fdopen(fd, "rb") as pipe:
-        key = pipe.readline().strip()
-    if not key:
-        raise pytest.UsageError("the grader's key pipe was empty")
-    state = {
-        "write": _make_writer(path, key),
-        "done": {},
-        "snapshot": _snapshot(),
-        "tampered": None,
-    }
-    config.stash[REPORT_KEY] = state
-
-
-def _points(item: pytest.Item) -> int:
-    marker = item.get_closest_marker("points")
-    return int(marker.args[0]) if marker else 0
-
-
-def _title(item: pytest.Item) -> str:
-    doc = getattr(item.obj, "__doc__", None) or ""
-    first = doc.strip().splitlines()[0] if doc.strip() else item.name
-    return first
-
-
-def _exercise(item: pytest.Item) -> str:
-    stem = Path(str(item.fspath)).stem  # test_ex1_lenet
-    return stem.removeprefix("test_")
+    path = config.getoption("lenet_results", None)
+    if path:
+        config.stash[RESULTS_KEY] = Path(path)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    state = config.stash.get(REPORT_KEY, None)
     for item in items:
         if "graded" in Path(str(item.fspath)).parts and item.get_closest_marker("points") is None:
             raise pytest.UsageError(f"graded test {item.nodeid} has no @pytest.mark.points(n)")
-        if state is not None and isinstance(item, pytest.Function):
-            item.obj = _completion_probe(item.obj, state["done"], item.nodeid)
 
 
-def _completion_probe(fn, done: dict, nodeid: str):
-    @functools.wraps(fn)
-    def probe(*args, **kwargs):
-        done[nodeid] = False
-        result = fn(*args, **kwargs)
-        done[nodeid] = True
-        return result
-
-    return probe
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    state = item.config.stash.get(REPORT_KEY, None)
-    if state is not None:
-        state["write"]({"event": "start", "nodeid": item.nodeid})
-
-
-def _student_message(item: pytest.Item, excinfo) -> str:
-    """What went wrong, in words for a student: the assertion message or the exception,
-    with the file and line in the student's code where Python gives one."""
-    exc = excinfo.value
-    if isinstance(exc, AssertionError):
-        text = str(exc).split("\nassert ")[0].strip() or "an assertion failed"
-        return text
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, NotImplementedError):
-        return text
-    if isinstance(exc, SyntaxError) and exc.filename:
-        return f"{Path(exc.filename).name} line {exc.lineno}: SyntaxError: {exc.msg}"
-    for entry in reversed(excinfo.traceback):  # the innermost frame in an exercise file
-        name = Path(str(entry.path)).name
-        if name.startswith("ex") and name.endswith(".py"):
-            return f"{name} line {entry.lineno + 1}: {text}"
-    return text
+def pytest_collection_finish(session: pytest.Session) -> None:
+    path = session.config.getoption("lenet_catalog", None)
+    if path:
+        Path(path).write_text(json.dumps(catalog.describe(session.items), indent=1))
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
-    if call.excinfo is not None:
-        report.student_message = _student_message(item, call.excinfo)
-    state = item.config.stash.get(REPORT_KEY, None)
-    if state is None:
+    path = item.config.stash.get(RESULTS_KEY, None)
+    if path is None:
         return
-    if state["tampered"] is None:
-        changed = [k for k, v in _snapshot().items() if state["snapshot"][k] is not v]
-        if changed:
-            state["tampered"] = "student code replaced test machinery: " + ", ".join(changed)
-    failed_setup = call.when == "setup" and call.excinfo is not None
-    if call.when != "call" and not failed_setup:
-        return
-    passed = (
-        call.when == "call"
-        and call.excinfo is None
-        and state["done"].get(item.nodeid) is True
-        and state["tampered"] is None
-    )
-    if passed:
-        message = ""
-    elif state["tampered"]:
-        message = state["tampered"]
-    elif call.excinfo is not None:
-        message = getattr(report, "student_message", str(call.excinfo.value))
-    else:
-        message = "the test body did not run to its end"
-    state["write"](
-        {
-            "event": "result",
-            "nodeid": item.nodeid,
-            "passed": passed,
-            "message": message,
-            "seconds": round(call.duration, 3),
-        }
-    )
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        if report.skipped:
+            status, message = "skipped", _skip_reason(report)
+        elif report.passed:
+            status, message = "passed", str(dict(item.user_properties).get("note", ""))
+        else:
+            status, message = "failed", _message(call)
+        line = {"nodeid": catalog.short(item.nodeid), "status": status, "message": message,
+                "seconds": round(call.duration, 3)}  # fmt: skip
+        with path.open("a") as fh:
+            fh.write(json.dumps(line) + "\n")
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    path = session.config.getoption("lenet_catalog", None)
-    if path:
-        Path(path).write_text(json.dumps(collect_catalog(session.items), indent=1))
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
 
 
-def collect_catalog(items: list[pytest.Item]) -> list[dict]:
-    """The graded tests with their points: the grader's list of what can be earned."""
-    return [
-        {
-            "nodeid": item.nodeid,
-            "exercise": _exercise(item),
-            "title": _title(item),
-            "points": _points(item),
-            "slow": item.get_closest_marker("slow") is not None,
-        }
-        for item in items
-    ]
+def _message(call: pytest.CallInfo) -> str:
+    """The failure in a student's words: the assertion's message, or the worker's report."""
+    if call.excinfo is None:
+        return "the test did not finish"
+    exc = call.excinfo.value
+    if isinstance(exc, AssertionError):
+        return str(exc).split("\nassert ")[0].strip() or "an assertion failed"
+    if isinstance(exc, pytest.fail.Exception):
+        return str(exc.msg)
+    return f"the grader hit an error in this test ({type(exc).__name__}: {exc}); tell your instructor"
+
+
+# --- fixtures the graded tests use --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> Path:
+    """The folder holding the submission's exercise files."""
+    from lenet_course.targets import resolve
+
+    return resolve(str(request.config.getoption("target")))
+
+
+@pytest.fixture(scope="session")
+def grading_seed(request: pytest.FixtureRequest) -> int:
+    """This run's seed: the test cases (inputs, weights, counts, labels) are drawn from it."""
+    seed = request.config.getoption("grading_seed")
+    return secrets.randbits(31) if seed is None else seed
 
 
 @pytest.fixture
-def target(request: pytest.FixtureRequest) -> str:
-    """The implementation under test: ``exercises``, ``solutions`` or a folder."""
-    return str(request.config.getoption("target"))
+def rng(grading_seed: int, request: pytest.FixtureRequest) -> torch.Generator:
+    """A generator for one test's cases, from the run's seed and the test's name."""
+    salt = sum(ord(c) * (i + 1) for i, c in enumerate(request.node.name))
+    return torch.Generator().manual_seed(grading_seed * 1_000_003 + salt)
 
 
-@pytest.fixture
-def artifacts(request: pytest.FixtureRequest) -> Path | None:
-    """Where tests leave trained weights for the grader to check itself (None outside grading)."""
-    path = request.config.getoption("lenet_artifacts")
-    return Path(path) if path else None
+class Exercise:
+    """The judge's handle on one exercise's jailed worker."""
+
+    def __init__(self, worker: Worker, limits: dict) -> None:
+        self.worker = worker
+        self.test_seconds = float(limits.get("test_seconds", 60))
+        self.train_seconds = float(limits.get("train_seconds", 900))
+
+    def call(self, op: str, *, timeout: float | None = None, **args) -> dict:
+        """Run ``op`` on the student's code; a failure there fails the test with its reason."""
+        try:
+            return self.worker.call(op, timeout=timeout or self.test_seconds, **args)
+        except StudentFailure as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+
+def _limits(config: pytest.Config) -> dict:
+    return json.loads(config.getoption("lenet_limits") or "{}")
+
+
+@pytest.fixture(scope="session")
+def jail_workdir():
+    with tempfile.TemporaryDirectory(prefix="lenet-judge-") as tmp:
+        yield Path(tmp)
+
+
+@pytest.fixture(scope="session")
+def jail_level() -> str:
+    return level()
+
+
+@pytest.fixture(scope="session")
+def worker_factory(request: pytest.FixtureRequest, target: Path, jail_workdir: Path):
+    """``make(exercise, data_root=None, standin=None)``: a started-on-demand worker."""
+    limits = _limits(request.config)
+    workers: list[Worker] = []
+    wl = WorkerLimits(
+        memory_mb=int(limits.get("memory_mb", 6144)),
+        threads=int(limits.get("threads", max(1, torch.get_num_threads()))),
+        cpu_seconds=int(limits.get("cpu_seconds", 3600)),
+    )
+
+    def make(exercise: str, *, data_root=None, standin=None) -> Exercise:
+        gpu = torch.cuda.is_available()
+        trains = data_root is not None and "train_threads" in limits
+        worker = Worker(
+            exercise, target, data_root=data_root, standin=standin,
+            limits=replace(wl, threads=int(limits["train_threads"])) if trains else wl,
+            workdir=jail_workdir, gpu=gpu,
+        )  # fmt: skip
+        workers.append(worker)
+        return Exercise(worker, limits)
+
+    yield make
+    for w in workers:
+        w.stop()

@@ -25,6 +25,22 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def _gradescope_test(t) -> dict:
+    entry = {
+        "name": f"{t.exercise}: {t.title}",
+        "number": t.nodeid,
+        "score": t.score,
+        "max_score": t.max_score,
+        "output": t.message or "Passed.",
+        "visibility": "visible",
+    }
+    if t.status in ("passed", "failed"):  # a skipped test has no status: it is not a failure
+        entry["status"] = t.status
+    else:
+        entry["output"] = f"Skipped: {t.message}"
+    return entry
+
+
 def gradescope(report: GradeReport) -> dict:
     """Gradescope's results.json: score, execution_time, output and one entry per test."""
     lines = [f"Score: {report.score}/{report.max_score}"] + [f"Note: {n}" for n in report.notes]
@@ -33,18 +49,7 @@ def gradescope(report: GradeReport) -> dict:
         "execution_time": report.execution_time,
         "output": "\n".join(lines),
         "stdout_visibility": "visible",
-        "tests": [
-            {
-                "name": f"{t.exercise}: {t.title}",
-                "number": t.nodeid,
-                "score": t.score,
-                "max_score": t.max_score,
-                "status": "passed" if t.status == "passed" else "failed",
-                "output": t.message or "Passed.",
-                "visibility": "visible",
-            }
-            for t in report.tests
-        ],
+        "tests": [_gradescope_test(t) for t in report.tests],
     }
 
 
@@ -56,10 +61,12 @@ def junit(report: GradeReport) -> str:
     """JUnit XML: one testsuite per exercise, points as properties (GitHub Classroom, CI)."""
     root = ET.Element("testsuites", name="lenet-course", tests=str(len(report.tests)))
     for exercise, tests in report.by_exercise().items():
-        failures = sum(t.status != "passed" for t in tests)
+        failures = sum(t.status == "failed" for t in tests)
+        skipped = sum(t.status == "skipped" for t in tests)
         suite = ET.SubElement(
-            root, "testsuite", name=exercise, tests=str(len(tests)), failures=str(failures)
-        )
+            root, "testsuite", name=exercise, tests=str(len(tests)), failures=str(failures),
+            skipped=str(skipped),
+        )  # fmt: skip
         for t in tests:
             case = ET.SubElement(
                 suite, "testcase", classname=exercise, name=t.title, time=f"{t.seconds:.3f}"
@@ -67,9 +74,11 @@ def junit(report: GradeReport) -> str:
             props = ET.SubElement(case, "properties")
             ET.SubElement(props, "property", name="points", value=str(t.score))
             ET.SubElement(props, "property", name="max_points", value=str(t.max_score))
-            if t.status != "passed":
+            if t.status == "failed":
                 ET.SubElement(case, "failure", message=t.message).text = t.message
-    root.set("failures", str(sum(t.status != "passed" for t in report.tests)))
+            elif t.status == "skipped":
+                ET.SubElement(case, "skipped", message=t.message)
+    root.set("failures", str(sum(t.status == "failed" for t in report.tests)))
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 

@@ -1,40 +1,60 @@
-"""Fixtures for the graded tests: the target's exercise modules, and student-facing helpers."""
+"""The judge's side of the graded tests: workers for each exercise, and references.
+
+Nothing here imports a submission. Each fixture below is a handle on a jailed worker that
+runs the student's code; the tests send it plain data and compare what comes back with
+references computed here, from this run's random cases.
+"""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
-from lenet_course import targets
-
-
-def require(module, name: str):
-    """``module.name``, or a failure that tells the student which name is missing."""
-    if not hasattr(module, name):
-        found = sorted(n for n in vars(module) if not n.startswith("_"))
-        file = module.__name__.rsplit(".", 1)[-1] + ".py"
-        pytest.fail(
-            f"{file} must define {name!r} (the name is fixed: the grader looks it up). "
-            f"Found: {', '.join(found) or 'nothing'}.",
-            pytrace=False,
-        )
-    return getattr(module, name)
+from lenet_course.model import LeNet, architecture, load_named_weights, named_weights
 
 
-@pytest.fixture
-def ex1(target):
-    return targets.load(target, "ex1_lenet")
+def draw_seed(rng: torch.Generator) -> int:
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=rng))
 
 
-@pytest.fixture
-def ex2(target):
-    return targets.load(target, "ex2_log_softmax")
+def random_weights(rng: torch.Generator) -> dict:
+    """Named weights of a freshly initialised LeNet, drawn from this run's generator."""
+    torch.manual_seed(draw_seed(rng))
+    return named_weights(LeNet())
 
 
-@pytest.fixture
-def ex3(target):
-    return targets.load(target, "ex3_train")
+def reference(weights: dict) -> LeNet:
+    """The lecture's LeNet (log-probabilities out) holding ``weights``."""
+    net = LeNet()
+    load_named_weights(net, weights)
+    return net
 
 
-@pytest.fixture
-def ex4(target):
-    return targets.load(target, "ex4_kernels")
+def images(rng: torch.Generator, n: int) -> torch.Tensor:
+    return torch.rand(n, 1, 28, 28, generator=rng)
+
+
+@pytest.fixture(scope="session")
+def ex1(worker_factory):
+    return worker_factory("ex1_lenet")
+
+
+@pytest.fixture(scope="session")
+def ex2(worker_factory):
+    # A trusted Exercise 1 stands in for the student's, so Exercise 2 scores on its own.
+    return worker_factory("ex2_log_softmax", standin=architecture(log_softmax=False))
+
+
+@pytest.fixture(scope="session")
+def ex3(worker_factory):
+    return worker_factory("ex3_train")
+
+
+@pytest.fixture(scope="session")
+def ex3_mnist(worker_factory, mnist_root):
+    return worker_factory("ex3_train", data_root=mnist_root)
+
+
+@pytest.fixture(scope="session")
+def ex4(worker_factory):
+    return worker_factory("ex4_kernels")

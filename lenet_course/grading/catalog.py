@@ -1,0 +1,72 @@
+"""The catalog: which graded tests exist, their exercise, title and points.
+
+Collected from ``tests/graded`` by pytest itself (``--collect-only``), so the tests'
+``@pytest.mark.points`` markers and docstrings are the one place where points and titles
+are written. Collecting never imports a submission.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from lenet_course.targets import kit_root
+
+
+class GraderError(RuntimeError):
+    """The grader itself could not run (not the submission's fault)."""
+
+
+def tests_dir() -> Path:
+    path = kit_root() / "tests" / "graded"
+    if not path.is_dir():
+        raise GraderError(
+            f"the graded tests are not at {path}; grading needs the kit's source tree "
+            "(install it with `pip install -e .` from a checkout)."
+        )
+    return path
+
+
+def short(nodeid: str) -> str:
+    """``tests/graded/test_ex1_lenet.py::test_x`` -> ``test_ex1_lenet.py::test_x``."""
+    return nodeid.split("tests/graded/", 1)[-1]
+
+
+def _title(item) -> str:
+    doc = (getattr(item.obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else item.name
+
+
+def describe(items) -> list[dict]:
+    """The graded tests with their points: the grader's list of what can be earned."""
+    out = []
+    for item in items:
+        marker = item.get_closest_marker("points")
+        out.append({
+            "nodeid": short(item.nodeid),
+            "exercise": Path(str(item.fspath)).stem.removeprefix("test_"),
+            "title": _title(item),
+            "points": int(marker.args[0]) if marker else 0,
+            "slow": item.get_closest_marker("slow") is not None,
+        })  # fmt: skip
+    return out
+
+
+@cache
+def catalog() -> tuple[dict, ...]:
+    """The graded tests, in order."""
+    with tempfile.TemporaryDirectory(prefix="lenet-catalog-") as tmp:
+        out = Path(tmp) / "catalog.json"
+        cmd = [
+            sys.executable, "-m", "pytest", str(tests_dir()), "--collect-only", "-q",
+            "-p", "no:cacheprovider", "--rootdir", str(kit_root()),
+            "-c", str(kit_root() / "pyproject.toml"), "--lenet-catalog", str(out),
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, timeout=300)
+        if proc.returncode != 0 or not out.exists():
+            raise GraderError(f"could not collect the graded tests:\n{proc.stdout}{proc.stderr}")
+        return tuple(json.loads(out.read_text()))

@@ -1,0 +1,357 @@
+"""The jail: start a worker for one exercise, talk to it, and kill it with all it started.
+
+Three levels, chosen once per grading process and written into every report:
+
+``bwrap`` (root with bubblewrap)
+    New PID, network, IPC and UTS namespaces; the worker dies with the grader, and every
+    process it started dies with it. The filesystem is read-only and holds only the
+    system, Python and its packages, the student runtime of the kit, the submission's own
+    files and, for training, MNIST. ``solutions/``, ``tests/``, the kit's reference
+    modules, the class folder, the results and other workers do not exist in there. The
+    one writable place is a private 0700 tmpfs, ``/scratch``. The worker then drops to an
+    unprivileged uid of its own, with no capabilities and ``no_new_privs``.
+``uid`` (root without a usable bubblewrap, e.g. Docker's default seccomp profile)
+    An unprivileged uid of its own, a new session and rlimits; the filesystem is not
+    hidden and the network is not cut. The report says so.
+``none`` (not root: a student's own ``check``)
+    A plain child process with rlimits. Integrity is the student's own business there.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lenet_course.grading import protocol
+
+log = logging.getLogger(__name__)
+
+# The kit files a worker may read: the student runtime and the worker itself. Nothing here
+# answers an exercise (tests/grading/test_jail.py checks that solutions/ and the reference
+# modules are out of reach).
+RUNTIME_FILES = (
+    "__init__.py",
+    "errors.py",
+    "runtime.py",
+    "data.py",
+    "grading/__init__.py",
+    "grading/protocol.py",
+    "grading/probes.py",
+    "grading/worker.py",
+)
+LEVEL_NOTES = {
+    "bwrap": "isolation: bwrap (student code ran as its own uid in new PID and network "
+    "namespaces, with a read-only view of the system and a private scratch folder)",
+    "uid": "isolation: reduced (student code ran as its own uid in a new session with "
+    "rlimits; bubblewrap was not usable here, so the filesystem was not hidden and the "
+    "network was not cut)",
+    "none": "isolation: none (not running as root, so your code ran as a plain child "
+    "process; grading on the course platform runs it in a jail)",
+}
+UID_BASE = 200_000
+SCRATCH_MB = 512
+
+
+class StudentFailure(Exception):
+    """The worker could not produce an observation; the message is for the student."""
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    memory_mb: int = 6144
+    cpu_seconds: int = 3600
+    file_mb: int = 256
+    processes: int = 512
+    threads: int = 1
+
+
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@functools.cache
+def level() -> str:
+    """The strongest isolation this process can give a worker."""
+    if not _is_root():
+        return "none"
+    if shutil.which("bwrap") and shutil.which("setpriv"):
+        probe = _bwrap_args(Path("/nonexistent-submission"), None, gpu=False)
+        cmd = [*probe, "--", "/bin/sh", "-c", _DROP, "jail", str(UID_BASE), "/bin/true"]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=30)
+            if done.returncode == 0:
+                return "bwrap"
+            log.warning("bubblewrap is installed but failed: %s", done.stderr.decode()[-300:])
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("bubblewrap could not start: %s", exc)
+    return "uid" if shutil.which("setpriv") else "none"
+
+
+# As root inside the sandbox: give /scratch to the worker's uid, then drop to it for good.
+_DROP = (
+    'u="$1"; shift; chown "$u:$u" /scratch && exec setpriv --reuid="$u" --regid="$u" '
+    '--clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"'
+)
+
+
+def _bwrap_args(submission: Path, data_root: Path | None, *, gpu: bool) -> list[str]:
+    args = [
+        "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+        "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+        "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN",
+        "--ro-bind", "/usr", "/usr",
+    ]  # fmt: skip
+    for top in ("/bin", "/lib", "/lib32", "/lib64", "/sbin"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for path in ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime"):
+        args += ["--ro-bind-try", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    if gpu:
+        for dev in sorted(Path("/dev").glob("nvidia*")):
+            args += ["--dev-bind-try", str(dev), str(dev)]
+        args += ["--ro-bind-try", "/sys", "/sys"]
+    binds: list[tuple[str, str]] = []
+    for prefix in dict.fromkeys((sys.base_prefix, sys.prefix)):
+        if not prefix.startswith("/usr/") and prefix != "/usr":
+            binds.append((prefix, prefix))
+    package = _package_dir()
+    files = [(str(package / f), str(package / f)) for f in RUNTIME_FILES]
+    made: set[str] = {"/", "/usr", "/proc", "/dev"}
+    for _, dest in [*binds, *files, (None, protocol.JAIL_SUBMISSION), (None, protocol.JAIL_DATA)]:
+        for parent in reversed(Path(dest).parents):
+            p = str(parent)
+            inside = any(p == b or p.startswith(b + "/") for _, b in binds)
+            if p not in made and not inside:
+                args += ["--perms", "0755", "--dir", p]
+                made.add(p)
+    for src, dest in binds:
+        args += ["--ro-bind", src, dest]
+    # Hide the installed kit package (it holds the reference modules), then show the runtime.
+    args += ["--perms", "0755", "--tmpfs", str(package)]
+    for sub in {str(Path(d).parent) for _, d in files} - {str(package)}:
+        args += ["--perms", "0755", "--dir", sub]
+    for src, dest in files:
+        args += ["--ro-bind", src, dest]
+    args += ["--ro-bind-try", str(submission), protocol.JAIL_SUBMISSION]
+    if data_root is not None:
+        raw = Path(data_root).resolve() / "MNIST" / "raw"
+        for folder in (protocol.JAIL_DATA, f"{protocol.JAIL_DATA}/MNIST"):
+            args += ["--perms", "0755", "--dir", folder]
+        args += ["--ro-bind", str(raw), f"{protocol.JAIL_DATA}/MNIST/raw"]
+    args += ["--perms", "0700", "--size", str(SCRATCH_MB * 1024 * 1024), "--tmpfs", protocol.JAIL_SCRATCH]
+    args += ["--chdir", protocol.JAIL_SCRATCH, "--clearenv"]
+    return args
+
+
+def _environment(home: str, threads: int) -> dict[str, str]:
+    env = {
+        "HOME": home,
+        "TMPDIR": home,
+        "MPLCONFIGDIR": f"{home}/mpl",
+        "MPLBACKEND": "Agg",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+    }
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    return env
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process whose real uid is ``uid`` (root only), until none is left."""
+    for _ in range(50):
+        found = False
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+                if int(fields["Uid"].split()[0]) == uid:
+                    found = True
+                    os.kill(int(status.parent.name), signal.SIGKILL)
+            except (OSError, ValueError, KeyError):
+                continue
+        if not found:
+            return
+        time.sleep(0.02)
+
+
+class Worker:
+    """One exercise's jailed worker, restarted after anything that leaves it in doubt."""
+
+    def __init__(
+        self,
+        exercise: str,
+        submission: Path,
+        *,
+        limits: WorkerLimits,
+        data_root: Path | None = None,
+        standin: dict | None = None,
+        workdir: Path,
+        gpu: bool = False,
+    ) -> None:
+        self.exercise = exercise
+        self.submission = Path(submission).resolve()
+        self.limits = limits
+        self.data_root = data_root
+        self.standin = standin
+        self.workdir = Path(workdir)
+        self.gpu = gpu
+        self.level = level()
+        self.proc: subprocess.Popen | None = None
+        self._buffer = bytearray()
+        self._tail: collections.deque[bytes] = collections.deque(maxlen=64)
+        self._ids = 0
+        self.uid = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _config(self, submission: str) -> str:
+        return json.dumps({
+            "submission": submission,
+            "standin": self.standin,
+            "threads": self.limits.threads,
+            "limits": {
+                "memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
+                "file_mb": self.limits.file_mb, "processes": self.limits.processes,
+            },
+        })  # fmt: skip
+
+    def _command(self) -> tuple[list[str], dict[str, str], str]:
+        python = [sys.executable, "-I", "-m", "lenet_course.grading.worker"]
+        uid = str(UID_BASE + secrets.randbelow(800_000))
+        self.uid = int(uid)
+        if self.level == "bwrap":
+            env = _environment(protocol.JAIL_SCRATCH, self.limits.threads)
+            args = _bwrap_args(self.submission, self.data_root, gpu=self.gpu)
+            for k, v in env.items():
+                args += ["--setenv", k, v]
+            cmd = [*args, "--", "/bin/sh", "-c", _DROP, "jail", uid, *python,
+                   self._config(protocol.JAIL_SUBMISSION)]  # fmt: skip
+            return cmd, {}, "/"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        scratch = Path(self.workdir) / f"scratch-{self.exercise}-{secrets.token_hex(4)}"
+        scratch.mkdir(mode=0o700)
+        env = _environment(str(scratch), self.limits.threads)
+        config = self._config(str(self.submission))
+        if self.level == "uid":
+            os.chmod(self.workdir, 0o711)
+            os.chown(scratch, int(uid), int(uid))
+            # A read-only copy of the files the worker may read, where its uid can reach them.
+            readable = Path(self.workdir) / f"submission-{secrets.token_hex(4)}"
+            readable.mkdir(mode=0o755)
+            for src in self.submission.glob("*.py"):
+                shutil.copyfile(src, readable / src.name)
+                os.chmod(readable / src.name, 0o644)
+            config = self._config(str(readable))
+            drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                    "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]  # fmt: skip
+            return [*drop, *python, config], env, str(scratch)
+        env["PATH"] = os.environ.get("PATH", env["PATH"])
+        return [*python, config], env, str(scratch)
+
+    def start(self) -> None:
+        cmd, env, cwd = self._command()
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env or None, cwd=cwd, start_new_session=True,
+        )  # fmt: skip
+        self._buffer = bytearray()
+        self._tail.clear()
+        threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
+
+    def _drain(self, stream) -> None:
+        for chunk in iter(lambda: stream.read1(4096), b""):
+            self._tail.append(chunk)
+
+    def stderr_tail(self) -> str:
+        return b"".join(self._tail).decode(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        """Kill the worker and everything it started; the namespace goes with it."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+        if self.level == "uid":  # no PID namespace: hunt down whatever still runs as its uid
+            _kill_uid(self.uid)
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def call(self, op: str, *, timeout: float, **args) -> dict:
+        """Run probe ``op`` in the worker; the observation, or :class:`StudentFailure`."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.stop()
+            self.start()
+        self._ids = secrets.randbits(52)  # not guessable: a reply written ahead cannot match
+        request = protocol.dumps({"id": self._ids, "op": op, "args": protocol.encode(args)})
+        deadline = time.monotonic() + timeout
+        try:
+            self.proc.stdin.write(request)
+            self.proc.stdin.flush()
+            reply = protocol.read_reply(self.proc.stdout.fileno(), self._buffer, self._ids, deadline)
+        except (BrokenPipeError, protocol.ProtocolError) as exc:
+            why = self._why_failed(exc, timeout)
+            self.stop()
+            raise StudentFailure(why) from None
+        if not reply["ok"]:
+            raise StudentFailure(reply["error"])
+        return reply["value"]
+
+    def _why_failed(self, exc: Exception, timeout: float) -> str:
+        if isinstance(exc, protocol.WorkerGone) and exc.timed_out:
+            return (
+                f"ran out of time (limit {timeout:.0f} s): is there an endless loop or a "
+                "sleep?"
+            )
+        if isinstance(exc, protocol.WorkerGone) or isinstance(exc, BrokenPipeError):
+            try:
+                code = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+            tail = self.stderr_tail()
+            if "MemoryError" in tail or "std::bad_alloc" in tail or code == -signal.SIGKILL:
+                return (
+                    f"your code's process was killed or ran out of memory (limit "
+                    f"{self.limits.memory_mb} MB) in the middle of this test"
+                )
+            if code == -signal.SIGXCPU:
+                return f"ran out of CPU time (limit {self.limits.cpu_seconds} s)"
+            return (
+                f"your code's process ended in the middle of this test (exit code {code}); "
+                "does your code call sys.exit, os._exit or kill its own process?"
+            )
+        return (
+            f"your code's process sent back something that is not a result ({exc}); did "
+            "your code write to the grader's channel? This test scores zero."
+        )

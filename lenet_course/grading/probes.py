@@ -1,0 +1,442 @@
+"""What a jailed worker can do for the judge: build objects from a spec, call the student's
+function on them, and return an observation as plain data.
+
+This code runs next to student code, inside the jail, and a submission can read it. So
+it holds no reference answer: nets are built from an architecture the judge sends
+(:func:`build_class`), and every expected value is computed by the judge from what
+comes back. An observation can be faked only by producing the right values, which is
+doing the exercise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+import traceback
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lenet_course import data
+from lenet_course.grading import protocol
+from lenet_course.runtime import EpochRecord
+
+NAMED_LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
+
+
+class StudentError(Exception):
+    """A failure caused by the submission, with a message written for the student."""
+
+
+# --- nets from a spec --------------------------------------------------------------------
+
+
+def build_class(spec: dict) -> type[nn.Module]:
+    """An ``nn.Module`` class from the judge's architecture spec.
+
+    ``spec["layers"]``: name -> ``["conv", in, out, k]`` or ``["linear", in, out]``, created
+    in order; ``spec["forward"]``: steps, each a layer name or ``["relu"]``,
+    ``["maxpool", k]``, ``["flatten"]``, ``["log_softmax"]``.
+    """
+    layers = dict(spec["layers"])
+    steps = [list(s) for s in spec["forward"]]
+
+    def __init__(self) -> None:  # noqa: N807
+        nn.Module.__init__(self)
+        for name, (kind, *dims) in layers.items():
+            make = {"conv": lambda i, o, k: nn.Conv2d(i, o, k), "linear": nn.Linear}[kind]
+            setattr(self, name, make(*dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for op, *params in steps:
+            if op in layers:
+                x = getattr(self, op)(x)
+            elif op == "relu":
+                x = F.relu(x)
+            elif op == "maxpool":
+                x = F.max_pool2d(x, params[0])
+            elif op == "flatten":
+                x = torch.flatten(x, 1)
+            elif op == "log_softmax":
+                x = F.log_softmax(x, dim=1)
+            else:
+                raise ValueError(f"unknown step {op!r}")
+        return x
+
+    return type("LeNet", (nn.Module,), {"__init__": __init__, "forward": forward})
+
+
+def build_net(spec: dict, seed: int, weights: dict | None = None) -> nn.Module:
+    torch.manual_seed(seed)
+    net = build_class(spec)()
+    if weights:
+        load_named(net, weights)
+    return net
+
+
+def load_named(net: nn.Module, weights: dict) -> None:
+    """Copy ``{"conv1": {"weight": t, "bias": t}, ...}`` into the net's named layers."""
+    with torch.no_grad():
+        for name, params in weights.items():
+            layer = getattr(net, name, None)
+            if layer is None:
+                raise StudentError(f"LeNet has no layer self.{name} (the names are fixed).")
+            for pname, value in params.items():
+                target = getattr(layer, pname, None)
+                if not isinstance(target, torch.Tensor):
+                    raise StudentError(f"self.{name} has no {pname}; it needs one.")
+                if tuple(target.shape) != tuple(value.shape):
+                    raise StudentError(
+                        f"self.{name}.{pname} has shape {tuple(target.shape)}, expected "
+                        f"{tuple(value.shape)}. Check the channels, features and kernel size."
+                    )
+                target.copy_(value)
+
+
+def named_weights(net: nn.Module) -> dict:
+    out = {}
+    for name in NAMED_LAYERS:
+        layer = getattr(net, name, None)
+        if layer is not None:
+            out[name] = {p: tensor(getattr(layer, p, None), f"self.{name}.{p}") for p in ("weight", "bias")}
+    return out
+
+
+def tensor(value, what: str) -> torch.Tensor:
+    """``value`` as a plain CPU tensor, or a StudentError naming ``what``."""
+    if isinstance(value, torch.Tensor):
+        return torch.Tensor.as_subclass(value, torch.Tensor).detach().cpu()
+    raise StudentError(f"{what} should be a torch.Tensor; it is a {type(value).__name__}.")
+
+
+# --- the submission ----------------------------------------------------------------------
+
+
+class Submission:
+    """The student's files as the package ``submission``, imported on first use."""
+
+    def __init__(self, folder: str, standin: dict | None = None) -> None:
+        self.folder = folder
+        self.standin = standin
+        self._modules: dict[str, types.ModuleType | StudentError] = {}
+
+    def module(self, name: str) -> types.ModuleType:
+        if name not in self._modules:
+            try:
+                self._modules[name] = self._import(name)
+            except StudentError as exc:
+                self._modules[name] = exc
+        got = self._modules[name]
+        if isinstance(got, StudentError):
+            raise got
+        return got
+
+    def _import(self, name: str) -> types.ModuleType:
+        pkg_name = protocol.SUBMISSION_PACKAGE
+        if pkg_name not in sys.modules:
+            pkg = types.ModuleType(pkg_name)
+            pkg.__path__ = [self.folder]
+            sys.modules[pkg_name] = pkg
+            if self.standin is not None:  # a trusted Exercise 1 so that Exercise 2 stands alone
+                ex1 = types.ModuleType(f"{pkg_name}.ex1_lenet")
+                ex1.LeNet = build_class(self.standin)
+                sys.modules[ex1.__name__] = ex1
+                pkg.ex1_lenet = ex1
+        if not (Path(self.folder) / f"{name}.py").is_file():
+            raise StudentError(f"{name}.py is missing from the submission.")
+        try:
+            return importlib.import_module(f"{pkg_name}.{name}")
+        except BaseException as exc:  # noqa: BLE001 - any failure at import is the student's
+            raise StudentError("importing " + describe(exc, self.folder)) from None
+
+    def attribute(self, module: str, name: str):
+        mod = self.module(module)
+        if not hasattr(mod, name):
+            found = sorted(n for n in vars(mod) if not n.startswith("_"))
+            raise StudentError(
+                f"{module}.py must define {name!r} (the name is fixed: the grader looks it "
+                f"up). Found: {', '.join(found) or 'nothing'}."
+            )
+        return getattr(mod, name)
+
+
+def describe(exc: BaseException, folder: str) -> str:
+    """The exception in a student's words: file and line in their code where there is one."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{Path(exc.filename).name} line {exc.lineno}: SyntaxError: {exc.msg}"
+    if isinstance(exc, StudentError):
+        return str(exc)
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.startswith(folder):
+            return f"{Path(frame.filename).name} line {frame.lineno}: {text}"
+    return text
+
+
+# --- loaders the tests hand in -----------------------------------------------------------
+
+
+def make_loader(spec: dict, device: str = "cpu"):
+    """A loader from a spec: synthetic digits, labelled probes, or MNIST with a permutation."""
+    kind = spec["kind"]
+    if kind == "synthetic":
+        x, y = data.synthetic_digits(spec["n"], seed=spec["seed"])
+    elif kind == "labelled":
+        x, y = labelled(spec["n"], spec["wrong"])
+    elif kind == "mnist":
+        images, labels = data.load_split(Path(protocol.JAIL_DATA), train=spec["train"])
+        x, y = data.to_inputs(images), torch.tensor(spec["permutation"])[labels]
+    else:
+        raise ValueError(f"unknown loader kind {kind!r}")
+    loader = data.TensorLoader(
+        x, y, batch_size=spec["batch_size"], shuffle=spec.get("shuffle", False),
+        seed=spec.get("seed", 0), device=device,
+    )  # fmt: skip
+    pause = spec.get("pause", 0.0)
+    return SlowLoader(loader, pause) if pause else loader
+
+
+def labelled(n: int, wrong: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n samples whose pixel (0,0,0) holds the class; the first ``wrong`` labels are off by one."""
+    classes = torch.arange(n) % 10
+    x = torch.zeros(n, 1, 28, 28)
+    x[:, 0, 0, 0] = classes.float()
+    y = classes.clone()
+    y[:wrong] = (y[:wrong] + 1) % 10
+    return x, y
+
+
+class SlowLoader:
+    """Wraps a loader and sleeps before each batch, so an epoch takes a known minimum time."""
+
+    def __init__(self, loader, pause: float) -> None:
+        self.loader, self.pause = loader, pause
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            time.sleep(self.pause)
+            yield batch
+
+
+class CallProbe(nn.Module):
+    """Predicts the class written in pixel (0, 0, 0) and records how it was called."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+        self.calls: list[list[bool]] = []  # [training, grad enabled]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append([self.training, torch.is_grad_enabled()])
+        scores = F.one_hot(x[:, 0, 0, 0].long(), 10).float() * 10 * self.scale
+        return F.log_softmax(scores, dim=1)
+
+
+def number(value, what: str):
+    """A plain int or float from a student's value, or its type name for the judge to reject."""
+    if type(value) in (int, float, bool):
+        return value
+    return {"type": type(value).__name__}
+
+
+# --- the probes, by exercise -------------------------------------------------------------
+
+
+def ex1_inspect(sub: Submission, seed: int) -> dict:
+    torch.manual_seed(seed)
+    net = sub.attribute("ex1_lenet", "LeNet")()
+    shapes = {}
+    for name in NAMED_LAYERS:
+        layer = getattr(net, name, None)
+        weight = getattr(layer, "weight", None)
+        bias = getattr(layer, "bias", None)
+        shapes[name] = {
+            "present": layer is not None,
+            "weight": list(weight.shape) if isinstance(weight, torch.Tensor) else None,
+            "bias": list(bias.shape) if isinstance(bias, torch.Tensor) else None,
+        }
+    return {"layers": shapes, "parameters": int(sum(p.numel() for p in net.parameters()))}
+
+
+def _note(seen: dict, key: str, value) -> None:
+    """Remember the first shape seen at ``key`` (a hook must return None to change nothing)."""
+    seen.setdefault(key, list(getattr(value, "shape", [])))
+
+
+def _forward(net: nn.Module, x, mode: str, per_sample: bool, hooks: bool) -> dict:
+    seen: dict[str, list[int]] = {}
+    handles = []
+    if hooks:
+        for name in NAMED_LAYERS:
+            layer = getattr(net, name, None)
+            if layer is None:
+                continue
+            handles.append(layer.register_forward_pre_hook(
+                lambda m, args, name=name: _note(seen, f"{name}:in", args[0])
+            ))  # fmt: skip
+            handles.append(layer.register_forward_hook(
+                lambda m, args, out, name=name: _note(seen, f"{name}:out", out)
+            ))  # fmt: skip
+    net.train(mode == "train")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = tensor(net(x), "forward's result")
+        single = [tensor(net(x[i : i + 1]), "forward's result") for i in range(len(x))] if per_sample else []
+    for h in handles:
+        h.remove()
+    result = {"out": out, "shapes": seen}
+    if per_sample:
+        result["single"] = torch.cat(single) if single else None
+    return result
+
+
+def ex1_forward(sub: Submission, seed: int, x, mode: str = "eval", weights=None,
+                per_sample: bool = False, hooks: bool = False) -> dict:  # fmt: skip
+    torch.manual_seed(seed)
+    net = sub.attribute("ex1_lenet", "LeNet")()
+    if weights:
+        load_named(net, weights)
+    return _forward(net, x, mode, per_sample, hooks)
+
+
+def ex2_forward(sub: Submission, seed: int, x, weights, mode: str = "eval") -> dict:
+    torch.manual_seed(seed)
+    net = sub.attribute("ex2_log_softmax", "LeNetClassifier")()
+    load_named(net, weights)
+    return _forward(net, x, mode, per_sample=False, hooks=False)
+
+
+def _records(records) -> list:
+    if not isinstance(records, list):
+        raise StudentError(
+            f"train() returned a {type(records).__name__}; return a list with one EpochRecord "
+            "per epoch."
+        )
+    out = []
+    for r in records:
+        out.append({
+            "is_record": isinstance(r, EpochRecord),
+            "type": type(r).__name__,
+            **{f: number(getattr(r, f, None), f) for f in ("epoch", "train_loss", "test_accuracy", "seconds")},
+        })  # fmt: skip
+    return out
+
+
+def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, epochs: int,
+              lr: float, device: str = "cpu", record_modes: bool = False) -> dict:  # fmt: skip
+    fn = sub.attribute("ex3_train", "train")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    cls = build_class(spec)
+    modes: list[bool] = []
+    if record_modes:
+        base_forward = cls.forward
+
+        def forward(self, x):
+            if torch.is_grad_enabled():
+                modes.append(self.training)
+            return base_forward(self, x)
+
+        cls = type("LeNet", (cls,), {"forward": forward})
+    torch.manual_seed(seed)
+    net = cls().to(device)
+    train_loader, test_loader = make_loader(train, device), make_loader(test, device)
+    start = time.perf_counter()
+    records = fn(net, train_loader, test_loader, epochs=epochs, lr=lr, device=device)
+    wall = time.perf_counter() - start
+    return {
+        "records": _records(records),
+        "weights": named_weights(net),
+        "modes": modes,
+        "wall": wall,
+        "device": device,
+    }
+
+
+def ex3_evaluate(sub: Submission, loader: dict) -> dict:
+    fn = sub.attribute("ex3_train", "evaluate")
+    probe = CallProbe().train()
+    value = fn(probe, make_loader(loader), "cpu")
+    return {"value": number(value, "evaluate()"), "calls": probe.calls}
+
+
+def _snapshot_dict(snap, what: str) -> dict:
+    if not isinstance(snap, dict):
+        raise StudentError(f"{what} returned a {type(snap).__name__}; return a dict.")
+    return {str(k): tensor(v, f"{what}[{k!r}]") for k, v in snap.items()}
+
+
+def ex4_snapshot(sub: Submission, spec: dict, weights: dict, delta: dict) -> dict:
+    fn = sub.attribute("ex4_kernels", "snapshot_kernels")
+    net = build_net(spec, 0, weights)
+    snap = fn(net)
+    if not isinstance(snap, dict):
+        raise StudentError(f"snapshot_kernels() returned a {type(snap).__name__}; return a dict.")
+    first = {}
+    for k, v in snap.items():
+        first[str(k)] = {
+            "value": tensor(v, f"snapshot[{k!r}]").clone(),
+            "requires_grad": bool(getattr(v, "requires_grad", False)),
+            "device": str(getattr(v, "device", "?")),
+        }
+    with torch.no_grad():  # training moves the weights; a snapshot must not move with them
+        net.conv1.weight.add_(delta["conv1"])
+        net.conv2.weight.add_(delta["conv2"])
+    return {
+        "snapshot": first,
+        "later": {str(k): tensor(v, f"snapshot[{k!r}]").clone() for k, v in snap.items()},
+        "live": {"conv1": tensor(net.conv1.weight, "conv1"), "conv2": tensor(net.conv2.weight, "conv2")},
+    }  # fmt: skip
+
+
+def ex4_change(sub: Submission, before: dict, after: dict) -> dict:
+    fn = sub.attribute("ex4_kernels", "kernel_change")
+    return {"change": _snapshot_dict(fn(before, after), "kernel_change()")}
+
+
+def ex4_plot(sub: Submission, weights: dict, title: str) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fn = sub.attribute("ex4_kernels", "plot_kernels")
+    fig = fn(weights, title)
+    if not isinstance(fig, matplotlib.figure.Figure):
+        return {"figure": type(fig).__name__, "images": []}
+    images = []
+    for ax in fig.axes:
+        for im in ax.get_images():
+            images.append(torch.as_tensor(np.asarray(im.get_array(), dtype=np.float32)))
+    plt.close(fig)
+    return {"figure": "Figure", "images": images}
+
+
+def ping(sub: Submission) -> dict:
+    """Who and where the worker is: the jail tests read this."""
+    import os
+
+    return {"uid": os.getuid(), "pid": os.getpid(), "cwd": os.getcwd()}
+
+
+PROBES: dict[str, Callable[..., dict]] = {
+    "ping": ping,
+    "ex1.inspect": ex1_inspect,
+    "ex1.forward": ex1_forward,
+    "ex2.forward": ex2_forward,
+    "ex3.train": ex3_train,
+    "ex3.evaluate": ex3_evaluate,
+    "ex4.snapshot": ex4_snapshot,
+    "ex4.change": ex4_change,
+    "ex4.plot": ex4_plot,
+}

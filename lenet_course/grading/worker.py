@@ -1,0 +1,83 @@
+"""The jailed worker: ``python -m lenet_course.grading.worker CONFIG_JSON``.
+
+It runs one exercise's student code for the judge. Before any student code loads it
+sets its resource limits, moves the request and reply channels off stdin and stdout (so a
+``print`` cannot corrupt them), and points stdin at ``/dev/null``. Then it answers
+requests (:mod:`~lenet_course.grading.protocol`) by running probes
+(:mod:`~lenet_course.grading.probes`). It holds no key and decides nothing: whatever it
+sends back is checked by the judge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+
+
+def _limit(which: int, value: int) -> None:
+    try:
+        resource.setrlimit(which, (value, value))
+    except (ValueError, OSError):
+        soft, hard = resource.getrlimit(which)
+        if hard == resource.RLIM_INFINITY or value <= hard:
+            resource.setrlimit(which, (value, hard))
+
+
+def apply_limits(limits: dict) -> None:
+    """Hard rlimits (a non-root process cannot raise them again)."""
+    _limit(resource.RLIMIT_CORE, 0)
+    if limits.get("memory_mb"):
+        _limit(resource.RLIMIT_AS, limits["memory_mb"] * 1024 * 1024)
+    if limits.get("cpu_seconds"):
+        _limit(resource.RLIMIT_CPU, int(limits["cpu_seconds"]))
+    if limits.get("file_mb"):
+        _limit(resource.RLIMIT_FSIZE, limits["file_mb"] * 1024 * 1024)
+    if limits.get("processes") and os.getuid() != 0:
+        _limit(resource.RLIMIT_NPROC, limits["processes"])
+
+
+def main(argv: list[str]) -> None:
+    config = json.loads(argv[0])
+    apply_limits(config.get("limits", {}))
+    requests = os.dup(0)
+    replies = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)  # the student's prints go to stderr, which the judge keeps a tail of
+    os.close(devnull)
+    sys.stdin = open(os.devnull)  # noqa: SIM115
+
+    import torch
+
+    torch.set_num_threads(max(1, int(config.get("threads", 1))))
+
+    from lenet_course.grading import probes, protocol
+
+    sub = probes.Submission(config["submission"], config.get("standin"))
+    buffer = bytearray()
+    while True:
+        try:
+            line = protocol.read_line(requests, buffer, float("inf"))
+        except protocol.WorkerGone:
+            return
+        request = json.loads(line)
+        reply: dict = {"id": request["id"]}
+        try:
+            probe = probes.PROBES[request["op"]]
+            value = probe(sub, **protocol.decode(request.get("args", {})))
+            reply.update(ok=True, value=protocol.encode(value))
+        except MemoryError:
+            reply.update(ok=False, error="MemoryError: your code ran out of memory")
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: report, don't die
+            reply.update(ok=False, error=probes.describe(exc, sub.folder))
+        try:
+            message = protocol.dumps(reply)
+        except (TypeError, ValueError) as exc:
+            message = protocol.dumps({"id": request["id"], "ok": False, "error": str(exc)})
+        protocol.write_all(replies, message)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,216 @@
+"""The jail, probed from inside: a spy submission reports what it could reach.
+
+The spy's ``kernel_change`` tries each breach and returns the outcomes as a tensor of
+0/1 flags through the ordinary reply channel. These tests run as root in CI, so the uid
+drop, the namespaces and the read-only view are exercised for real.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lenet_course.grading import jail
+from lenet_course.targets import kit_root
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the jail drops privileges only when the grader runs as root"
+)
+
+SPY = '''
+import os, socket, subprocess, sys, torch
+
+CHECKS = {checks!r}
+
+
+def _try(fn):
+    try:
+        fn()
+        return 1.0
+    except BaseException:
+        return 0.0
+
+
+def _read(path):
+    with open(path, "rb") as fh:
+        fh.read(1)
+
+
+def _write(path):
+    with open(path, "a") as fh:
+        fh.write("pwned")
+
+
+def _import(name):
+    __import__(name)
+
+
+def _connect(port):
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def _escape():
+    # setsid + double fork: a process that tries to outlive the grading
+    subprocess.Popen([sys.executable, "-c", "import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n    time.sleep(600)"], start_new_session=True)
+
+
+def kernel_change(before, after):
+    flags = [
+        float(os.getuid() == 0),
+        float(len([p for p in os.listdir("/proc") if p.isdigit()]) > 20),
+        _try(lambda: _read(CHECKS["solution"])),
+        _try(lambda: _read(CHECKS["test"])),
+        _try(lambda: _read(CHECKS["model"])),
+        _try(lambda: _import("lenet_course.engine")),
+        _try(lambda: _read(CHECKS["classmate"])),
+        _try(lambda: _write(CHECKS["kit_file"])),
+        _try(lambda: _write(CHECKS["pth"])),
+        _try(lambda: _write(CHECKS["data_file"])),
+        _try(lambda: _write(CHECKS["results"])),
+        _try(lambda: _connect(CHECKS["port"])),
+        _try(lambda: _write("/tmp/lenet-jail-escape")),
+        float(oct(os.stat(".").st_mode)[-3:] != "700" or os.stat(".").st_uid != os.getuid()),
+        1.0 - _try(lambda: _write("scratch-file")),
+    ]
+    _escape()
+    return {{"conv1": torch.tensor(flags), "conv2": torch.zeros(1)}}
+'''
+BREACHES = [
+    "runs as root", "sees the host's processes", "reads solutions/", "reads tests/",
+    "reads the reference model", "imports the reference engine", "reads a classmate's file",
+    "writes the kit tree", "writes a .pth into the venv", "writes the data",
+    "writes the results folder", "reaches a server on the host's loopback",
+    "writes the host's /tmp", "scratch is not a private 0700 folder of its own",
+    "cannot write its own scratch",
+]  # fmt: skip
+
+
+@pytest.fixture
+def listener():
+    """A server on the host's loopback that counts connections."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    seen = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                seen.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], seen
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def _jailed_uids() -> set[int]:
+    uids = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("Uid:"):
+                    uid = int(line.split()[1])
+                    if uid >= jail.UID_BASE:
+                        uids.add(uid)
+        except OSError:
+            continue
+    return uids
+
+
+def spy(tmp_path: Path, port: int, mnist_root: Path) -> Path:
+    classmate = tmp_path / "class" / "alice" / "ex1_lenet.py"
+    classmate.parent.mkdir(parents=True)
+    classmate.write_text("secret = 1\n")
+    classmate.chmod(0o644)
+    results = tmp_path / "grades" / "results.json"
+    results.parent.mkdir()
+    results.write_text("{}")
+    results.chmod(0o666)
+    checks = {
+        "solution": str(kit_root() / "solutions" / "ex1_lenet.py"),
+        "test": str(kit_root() / "tests" / "graded" / "test_ex1_lenet.py"),
+        "model": str(kit_root() / "lenet_course" / "model.py"),
+        "classmate": str(classmate),
+        "kit_file": str(kit_root() / "README.md"),
+        "pth": str(Path(torch.__file__).parent.parent / "zz-pwned.pth"),
+        "data_file": str(Path(mnist_root) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"),
+        "results": str(results),
+        "port": port,
+    }
+    folder = tmp_path / "spy"
+    folder.mkdir()
+    (folder / "ex4_kernels.py").write_text(SPY.format(checks=checks))
+    os.chmod(tmp_path, 0o755)
+    return folder
+
+
+@needs_root
+def test_bwrap_jail_blocks_every_breach_and_kills_escapees(tmp_path, listener, mnist_root):
+    if jail.level() != "bwrap":
+        pytest.fail("bubblewrap must be usable for the grader here (apt-get install bubblewrap)")
+    port, seen = listener
+    before = {p: p.stat().st_mtime_ns for p in (kit_root() / "README.md", Path(mnist_root) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte")}
+    worker = jail.Worker("ex4_kernels", spy(tmp_path, port, mnist_root),
+                         limits=jail.WorkerLimits(), data_root=mnist_root, workdir=tmp_path / "w")  # fmt: skip
+    try:
+        ping = worker.call("ping", timeout=120)
+        flags = worker.call("ex4.change", timeout=60, before={}, after={})["change"]["conv1"]
+    finally:
+        worker.stop()
+    assert ping["uid"] >= jail.UID_BASE and ping["pid"] < 10 and ping["cwd"] == "/scratch"
+    breaches = [name for name, flag in zip(BREACHES, flags.tolist(), strict=True) if flag]
+    assert not breaches, f"the jailed worker could: {breaches}"
+    assert not seen, "the worker reached a server on the host's loopback"
+    assert not Path(torch.__file__).parent.parent.joinpath("zz-pwned.pth").exists()
+    assert not Path("/tmp/lenet-jail-escape").exists()
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    time.sleep(0.5)
+    assert worker.uid not in _jailed_uids(), "a process started by the worker outlived it"
+
+
+@needs_root
+def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(tmp_path, monkeypatch, listener, mnist_root):
+    """Where bubblewrap is refused (Docker's default seccomp), root still drops the uid."""
+    monkeypatch.setattr(jail, "level", lambda: "uid")
+    port, _ = listener
+    worker = jail.Worker("ex4_kernels", spy(tmp_path, port, mnist_root),
+                         limits=jail.WorkerLimits(), workdir=tmp_path / "w")  # fmt: skip
+    try:
+        ping = worker.call("ping", timeout=120)
+        flags = worker.call("ex4.change", timeout=60, before={}, after={})["change"]["conv1"]
+    finally:
+        worker.stop()
+    assert ping["uid"] >= jail.UID_BASE
+    outcome = dict(zip(BREACHES, flags.tolist(), strict=True))
+    for breach in ("runs as root", "writes the kit tree", "writes a .pth into the venv",
+                   "writes the data", "scratch is not a private 0700 folder of its own",
+                   "cannot write its own scratch"):  # fmt: skip
+        assert not outcome[breach], f"at the reduced level the worker still {breach}"
+    time.sleep(0.5)
+    assert worker.uid not in _jailed_uids(), "a process started by the worker outlived it"
+
+
+def test_without_root_the_worker_is_a_plain_child_process(tmp_path, monkeypatch):
+    """A student's own `check` on a laptop: same protocol, no jail."""
+    monkeypatch.setattr(jail, "level", lambda: "none")
+    worker = jail.Worker("ex1_lenet", kit_root() / "solutions", limits=jail.WorkerLimits(),
+                         workdir=tmp_path)  # fmt: skip
+    try:
+        ping = worker.call("ping", timeout=120)
+    finally:
+        worker.stop()
+    assert ping["uid"] == os.getuid() and Path(ping["cwd"]).parent == tmp_path
