@@ -258,7 +258,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         )  # fmt: skip
     errors = [o for o in outcomes if o.status.startswith("error")]
     console.print(f"Gradebook: {out / 'gradebook.csv'} ({total} students, {len(errors)} errors)")
-    return 0
+    return 1 if errors else 0  # each student's status is in the gradebook either way
 
 
 def cmd_export(args: argparse.Namespace) -> int:

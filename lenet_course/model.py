@@ -62,7 +62,10 @@ NAMED_LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
 def named_weights(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
     """``{"conv1": {"weight": ..., "bias": ...}, ...}``: detached CPU copies by layer name."""
     return {
-        name: {p: getattr(model, name).__getattr__(p).detach().cpu().clone() for p in ("weight", "bias")}
+        name: {
+            p: getattr(model, name).__getattr__(p).detach().cpu().clone()
+            for p in ("weight", "bias")
+        }
         for name in NAMED_LAYERS
     }
 
@@ -75,5 +78,7 @@ def load_named_weights(model: nn.Module, weights: dict) -> None:
                 target = getattr(getattr(model, name), p)
                 value = weights[name][p]
                 if tuple(value.shape) != tuple(target.shape):
-                    raise ValueError(f"{name}.{p} has shape {tuple(value.shape)}, expected {tuple(target.shape)}")
+                    raise ValueError(
+                        f"{name}.{p} has shape {tuple(value.shape)}, expected {tuple(target.shape)}"
+                    )
                 target.copy_(value.to(target.dtype))

@@ -10,7 +10,8 @@ from lenet_course.targets import kit_root
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once when it builds the autograder image.
 set -euo pipefail
-apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip
+apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip \
+    bubblewrap util-linux  # the jail for student code (bwrap, setpriv)
 python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install -e '/autograder/source[dev]'
 /autograder/venv/bin/lenet-course data --data /autograder/mnist

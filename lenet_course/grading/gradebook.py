@@ -105,7 +105,9 @@ def write_gradebook(out: Path, statuses: dict[str, str]) -> Path:
         status = statuses[student]
         report = read_report(out / student / REPORT)
         if report is not None and not status.startswith("error"):
-            per = {e: sum(t["score"] for t in report["tests"] if t["exercise"] == e) for e in EXERCISES}
+            per = {
+                e: sum(t["score"] for t in report["tests"] if t["exercise"] == e) for e in EXERCISES
+            }
             if status == "skipped":
                 status = "graded (earlier run)"
             writer.writerow([student, *per.values(), sum(per.values()), status])

@@ -157,7 +157,14 @@ def _bwrap_args(submission: Path, data_root: Path | None, *, gpu: bool) -> list[
         for folder in (protocol.JAIL_DATA, f"{protocol.JAIL_DATA}/MNIST"):
             args += ["--perms", "0755", "--dir", folder]
         args += ["--ro-bind", str(raw), f"{protocol.JAIL_DATA}/MNIST/raw"]
-    args += ["--perms", "0700", "--size", str(SCRATCH_MB * 1024 * 1024), "--tmpfs", protocol.JAIL_SCRATCH]
+    args += [
+        "--perms",
+        "0700",
+        "--size",
+        str(SCRATCH_MB * 1024 * 1024),
+        "--tmpfs",
+        protocol.JAIL_SCRATCH,
+    ]
     args += ["--chdir", protocol.JAIL_SCRATCH, "--clearenv"]
     return args
 
@@ -319,7 +326,9 @@ class Worker:
         try:
             self.proc.stdin.write(request)
             self.proc.stdin.flush()
-            reply = protocol.read_reply(self.proc.stdout.fileno(), self._buffer, self._ids, deadline)
+            reply = protocol.read_reply(
+                self.proc.stdout.fileno(), self._buffer, self._ids, deadline
+            )
         except (BrokenPipeError, protocol.ProtocolError) as exc:
             why = self._why_failed(exc, timeout)
             self.stop()
@@ -330,10 +339,7 @@ class Worker:
 
     def _why_failed(self, exc: Exception, timeout: float) -> str:
         if isinstance(exc, protocol.WorkerGone) and exc.timed_out:
-            return (
-                f"ran out of time (limit {timeout:.0f} s): is there an endless loop or a "
-                "sleep?"
-            )
+            return f"ran out of time (limit {timeout:.0f} s): is there an endless loop or a sleep?"
         if isinstance(exc, protocol.WorkerGone) or isinstance(exc, BrokenPipeError):
             try:
                 code = self.proc.wait(timeout=5)

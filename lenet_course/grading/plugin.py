@@ -38,7 +38,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lenet-catalog", default=None, help="grader use: write the graded tests here")
     group.addoption("--lenet-limits", default="{}", help="grader use: limits as JSON")
     group.addoption(
-        "--grading-seed", type=int, default=None, help="seed of this run's test cases (default: random)"
+        "--grading-seed",
+        type=int,
+        default=None,
+        help="seed of this run's test cases (default: random)",
     )
 
 
@@ -94,7 +97,9 @@ def _message(call: pytest.CallInfo) -> str:
         return str(exc).split("\nassert ")[0].strip() or "an assertion failed"
     if isinstance(exc, pytest.fail.Exception):
         return str(exc.msg)
-    return f"the grader hit an error in this test ({type(exc).__name__}: {exc}); tell your instructor"
+    return (
+        f"the grader hit an error in this test ({type(exc).__name__}: {exc}); tell your instructor"
+    )
 
 
 # --- fixtures the graded tests use --------------------------------------------------------
@@ -125,6 +130,8 @@ def rng(grading_seed: int, request: pytest.FixtureRequest) -> torch.Generator:
 class Exercise:
     """The judge's handle on one exercise's jailed worker."""
 
+    active: Worker | None = None  # one live worker per judge: an idle one only holds memory
+
     def __init__(self, worker: Worker, limits: dict) -> None:
         self.worker = worker
         self.test_seconds = float(limits.get("test_seconds", 60))
@@ -132,6 +139,9 @@ class Exercise:
 
     def call(self, op: str, *, timeout: float | None = None, **args) -> dict:
         """Run ``op`` on the student's code; a failure there fails the test with its reason."""
+        if Exercise.active is not None and Exercise.active is not self.worker:
+            Exercise.active.stop()
+        Exercise.active = self.worker
         try:
             return self.worker.call(op, timeout=timeout or self.test_seconds, **args)
         except StudentFailure as exc:

@@ -103,7 +103,9 @@ def named_weights(net: nn.Module) -> dict:
     for name in NAMED_LAYERS:
         layer = getattr(net, name, None)
         if layer is not None:
-            out[name] = {p: tensor(getattr(layer, p, None), f"self.{name}.{p}") for p in ("weight", "bias")}
+            out[name] = {
+                p: tensor(getattr(layer, p, None), f"self.{name}.{p}") for p in ("weight", "bias")
+            }
     return out
 
 
@@ -289,7 +291,11 @@ def _forward(net: nn.Module, x, mode: str, per_sample: bool, hooks: bool) -> dic
     torch.manual_seed(0)
     with torch.no_grad():
         out = tensor(net(x), "forward's result")
-        single = [tensor(net(x[i : i + 1]), "forward's result") for i in range(len(x))] if per_sample else []
+        single = (
+            [tensor(net(x[i : i + 1]), "forward's result") for i in range(len(x))]
+            if per_sample
+            else []
+        )
     for h in handles:
         h.remove()
     result = {"out": out, "shapes": seen}

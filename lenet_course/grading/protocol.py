@@ -165,7 +165,9 @@ def read_reply(fd: int, buffer: bytearray, request_id: int, deadline: float) -> 
     try:
         message = json.loads(line)
     except ValueError as exc:
-        raise ProtocolError("the reply was not JSON (something wrote to the reply channel)") from exc
+        raise ProtocolError(
+            "the reply was not JSON (something wrote to the reply channel)"
+        ) from exc
     if not isinstance(message, dict) or message.get("id") != request_id:
         raise ProtocolError("the reply did not answer the request (wrong or missing id)")
     if message.get("ok") is True:

@@ -197,7 +197,9 @@ def _judge(exercise: str, items: list[dict], submission: Path, workdir: Path, li
     missing = [i["nodeid"] for i in items if i["nodeid"] not in got]
     if missing and not timed_out:
         tail = out.decode(errors="replace")[-3000:]
-        raise GraderError(f"the judge for {exercise} stopped early (exit {proc.returncode}):\n{tail}")
+        raise GraderError(
+            f"the judge for {exercise} stopped early (exit {proc.returncode}):\n{tail}"
+        )
     for nid in missing:
         got[nid] = {"status": "failed", "seconds": 0.0,
                     "message": "not run: the submission's time limit was reached"}  # fmt: skip
@@ -263,7 +265,9 @@ def grade(
                             data_root, timeout, full)  # fmt: skip
             for r in out:
                 record = judged[r.nodeid]
-                r.status = record["status"] if record["status"] in ("passed", "skipped") else "failed"
+                r.status = (
+                    record["status"] if record["status"] in ("passed", "skipped") else "failed"
+                )
                 r.score = r.max_score if r.status == "passed" else 0
                 r.message = str(record.get("message", ""))[:4000]
                 r.seconds = float(record.get("seconds", 0.0))

@@ -16,7 +16,9 @@ def forward(ex2, rng, n: int, weights=None):
     weights = weights or random_weights(rng)
     x = images(rng, n)
     out = ex2.call("ex2.forward", seed=0, x=x, weights=weights)["out"]
-    assert list(out.shape) == [n, 10], f"forward returned shape {list(out.shape)}, expected ({n}, 10)."
+    assert list(out.shape) == [n, 10], (
+        f"forward returned shape {list(out.shape)}, expected ({n}, 10)."
+    )
     return out, weights, x
 
 
@@ -67,4 +69,6 @@ def test_stays_finite_for_huge_scores(ex2, rng):
         "underflows to log(0) = -inf; use the numerically stable log-softmax."
     )
     expected = torch.log_softmax(bias.double(), dim=0).float().expand(3, 10)
-    assert torch.allclose(out, expected, rtol=1e-4, atol=1e-3), "Log-probabilities of huge scores are off."
+    assert torch.allclose(out, expected, rtol=1e-4, atol=1e-3), (
+        "Log-probabilities of huge scores are off."
+    )

@@ -158,8 +158,7 @@ def test_train_returns_one_epoch_record_per_epoch(ex3, rng):
     )
     for i, r in enumerate(records, start=1):
         assert r["is_record"], (
-            f"Record {i} is a {r['type']}; build each record with "
-            "lenet_course.runtime.EpochRecord."
+            f"Record {i} is a {r['type']}; build each record with lenet_course.runtime.EpochRecord."
         )
         assert r["epoch"] == i, f"Record {i} has epoch={r['epoch']}; count epochs from 1."
     for v in numbers(records, "train_loss"):
@@ -231,9 +230,13 @@ def test_ten_epochs_on_mnist_exceed_95_percent(ex3_mnist, rng, mnist_root, recor
     try:
         load_named_weights(net, obs["weights"])
     except (KeyError, ValueError) as exc:
-        pytest.fail(f"the trained net's weights do not fit the lecture's LeNet ({exc}).", pytrace=False)
+        pytest.fail(
+            f"the trained net's weights do not fit the lecture's LeNet ({exc}).", pytrace=False
+        )
     x, y = data.load_split(mnist_root, train=False)
-    loader = data.TensorLoader(data.to_inputs(x), torch.tensor(perm)[y], batch_size=1000, shuffle=False)
+    loader = data.TensorLoader(
+        data.to_inputs(x), torch.tensor(perm)[y], batch_size=1000, shuffle=False
+    )
     accuracy = evaluate(net, loader, "cpu")  # the judge's own evaluation, on its own test set
     record_property("note", f"grader's own evaluation: {accuracy:.2f}% test accuracy")
     assert accuracy > 95.0, (

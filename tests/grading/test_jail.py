@@ -8,7 +8,9 @@ drop, the namespaces and the read-only view are exercised for real.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="the jail drops privileges only when the grader runs as root"
 )
 
-SPY = '''
+SPY = """
 import os, socket, subprocess, sys, torch
 
 CHECKS = {checks!r}
@@ -57,7 +59,7 @@ def _connect(port):
 
 def _escape():
     # setsid + double fork: a process that tries to outlive the grading
-    subprocess.Popen([sys.executable, "-c", "import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n    time.sleep(600)"], start_new_session=True)
+    subprocess.Popen(["/bin/sh", "-c", "setsid sleep 600 & sleep 600"], start_new_session=True)
 
 
 def kernel_change(before, after):
@@ -74,13 +76,13 @@ def kernel_change(before, after):
         _try(lambda: _write(CHECKS["data_file"])),
         _try(lambda: _write(CHECKS["results"])),
         _try(lambda: _connect(CHECKS["port"])),
-        _try(lambda: _write("/tmp/lenet-jail-escape")),
+        _try(lambda: _write(CHECKS["host_tmp"])),
         float(oct(os.stat(".").st_mode)[-3:] != "700" or os.stat(".").st_uid != os.getuid()),
         1.0 - _try(lambda: _write("scratch-file")),
     ]
     _escape()
     return {{"conv1": torch.tensor(flags), "conv2": torch.zeros(1)}}
-'''
+"""
 BREACHES = [
     "runs as root", "sees the host's processes", "reads solutions/", "reads tests/",
     "reads the reference model", "imports the reference engine", "reads a classmate's file",
@@ -150,6 +152,7 @@ def spy(tmp_path: Path, port: int, mnist_root: Path) -> Path:
         "data_file": str(Path(mnist_root) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"),
         "results": str(results),
         "port": port,
+        "host_tmp": f"/tmp/lenet-jail-escape-{os.getpid()}-{tmp_path.name}",
     }
     folder = tmp_path / "spy"
     folder.mkdir()
@@ -163,7 +166,13 @@ def test_bwrap_jail_blocks_every_breach_and_kills_escapees(tmp_path, listener, m
     if jail.level() != "bwrap":
         pytest.fail("bubblewrap must be usable for the grader here (apt-get install bubblewrap)")
     port, seen = listener
-    before = {p: p.stat().st_mtime_ns for p in (kit_root() / "README.md", Path(mnist_root) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte")}
+    before = {
+        p: p.stat().st_mtime_ns
+        for p in (
+            kit_root() / "README.md",
+            Path(mnist_root) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte",
+        )
+    }
     worker = jail.Worker("ex4_kernels", spy(tmp_path, port, mnist_root),
                          limits=jail.WorkerLimits(), data_root=mnist_root, workdir=tmp_path / "w")  # fmt: skip
     try:
@@ -176,24 +185,29 @@ def test_bwrap_jail_blocks_every_breach_and_kills_escapees(tmp_path, listener, m
     assert not breaches, f"the jailed worker could: {breaches}"
     assert not seen, "the worker reached a server on the host's loopback"
     assert not Path(torch.__file__).parent.parent.joinpath("zz-pwned.pth").exists()
-    assert not Path("/tmp/lenet-jail-escape").exists()
+    assert not list(Path("/tmp").glob(f"lenet-jail-escape-*-{tmp_path.name}"))
     assert {p: p.stat().st_mtime_ns for p in before} == before
     time.sleep(0.5)
     assert worker.uid not in _jailed_uids(), "a process started by the worker outlived it"
 
 
 @needs_root
-def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(tmp_path, monkeypatch, listener, mnist_root):
+def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(
+    tmp_path, monkeypatch, listener, mnist_root
+):
     """Where bubblewrap is refused (Docker's default seccomp), root still drops the uid."""
     monkeypatch.setattr(jail, "level", lambda: "uid")
     port, _ = listener
+    # the grader's work folder sits in /tmp (1777), where the worker's uid can reach its own
+    workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
     worker = jail.Worker("ex4_kernels", spy(tmp_path, port, mnist_root),
-                         limits=jail.WorkerLimits(), workdir=tmp_path / "w")  # fmt: skip
+                         limits=jail.WorkerLimits(), workdir=workdir)  # fmt: skip
     try:
         ping = worker.call("ping", timeout=120)
         flags = worker.call("ex4.change", timeout=60, before={}, after={})["change"]["conv1"]
     finally:
         worker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     assert ping["uid"] >= jail.UID_BASE
     outcome = dict(zip(BREACHES, flags.tolist(), strict=True))
     for breach in ("runs as root", "writes the kit tree", "writes a .pth into the venv",
