@@ -26,8 +26,8 @@ class LeNet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        raise NotImplementedError('Exercise 1: create self.conv1, self.conv2, self.fc1, self.fc2 and self.fc3 with nn.Conv2d and nn.Linear; the flattened size after the second pooling is 16*4*4 = 256.')
+        raise NotImplementedError("Exercise 1: create the lecture's five layers as self.conv1 and self.conv2 (5x5 convolutions, 1->6 and 6->16 channels) and self.fc1, self.fc2, self.fc3 (fully connected, 256->120->84->10). See the lecture's network definition.")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, 1, 28, 28) -> logits (N, 10)."""
-        raise NotImplementedError('Exercise 1: conv1 -> ReLU -> max-pool 2 -> conv2 -> ReLU -> max-pool 2 -> flatten to (N, 256) -> fc1 -> ReLU -> fc2 -> ReLU -> fc3; return the logits of shape (N, 10).')
+        raise NotImplementedError("Exercise 1: turn x (N, 1, 28, 28) into logits (N, 10): every convolution is followed by a ReLU and a 2x2 max-pool; flatten to (N, 256) keeping the batch dimension; ReLU after fc1 and fc2, nothing after fc3. See the lecture's forward pass.")

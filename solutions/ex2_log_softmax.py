@@ -17,6 +17,6 @@ class LeNetClassifier(LeNet):
     """``forward(x (N, 1, 28, 28)) -> log-probabilities (N, 10)``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # BEGIN SOLUTION: Exercise 2: return log-probabilities of shape (N, 10) over dim=1; call super().forward(x) for the logits, then see the lecture's log-softmax step.
+        # BEGIN SOLUTION: Exercise 2: return log-probabilities of shape (N, 10): the logits of the parent LeNet turned into a numerically stable log-softmax over the class dimension. See the lecture's log-softmax step.
         return F.log_softmax(super().forward(x), dim=1)
         # END SOLUTION

@@ -19,7 +19,7 @@ def evaluate(net: torch.nn.Module, loader, device="cpu") -> float:
     Put the net in eval mode and compute without gradients (``torch.no_grad()``). A sample
     is correct when the largest output of its row is at its label.
     """
-    # BEGIN SOLUTION: Exercise 3: evaluate() must call net.eval(), run under torch.no_grad(), move each batch to device, count rows whose argmax(dim=1) equals the label, and return 100 * correct / total.
+    # BEGIN SOLUTION: Exercise 3: evaluate() returns the percentage (0-100) of samples, over every batch of the loader, whose largest output is at their label; run the net in evaluation mode and without building a gradient graph. See the lecture's test step.
     net.eval()
     correct = total = 0
     with torch.no_grad():
@@ -41,7 +41,7 @@ def train(net, train_loader, test_loader, *, epochs=10, lr=1e-3, device="cpu"):
     the seconds are the epoch's training time (call ``torch.cuda.synchronize()`` before
     reading the clock when training on a GPU).
     """
-    # BEGIN SOLUTION: Exercise 3: train() needs torch.optim.Adam(net.parameters(), lr=lr) and, per batch, optimizer.zero_grad(), loss = F.nll_loss(net(inputs), labels), loss.backward(), optimizer.step(); return one EpochRecord per epoch.
+    # BEGIN SOLUTION: Exercise 3: train() runs the lecture's recipe for `epochs` epochs (Adam with the given lr over all the net's parameters; the NLL loss on the net's log-probabilities; fresh gradients and one optimizer step per batch) and returns one EpochRecord per epoch: its number from 1, the mean training loss, evaluate() on the test loader, and the epoch's training time. See the lecture's training loop.
     device = torch.device(device)
     net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)

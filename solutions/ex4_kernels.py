@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt
 
 
 def snapshot_kernels(net) -> dict:
-    """``{"conv1": (6, 1, 5, 5), "conv2": (16, 6, 5, 5)}``: the conv weights as detached
-    CPU copies, so that later training cannot change them (``.detach().cpu().clone()``)."""
-    # BEGIN SOLUTION: Exercise 4: return {"conv1": ..., "conv2": ...} with net.conv1.weight and net.conv2.weight as .detach().cpu().clone() copies; a view of the live weights would change as the net trains.
+    """``{"conv1": (6, 1, 5, 5), "conv2": (16, 6, 5, 5)}``: the conv weights as CPU copies,
+    detached from autograd, so that later training cannot change them."""
+    # BEGIN SOLUTION: Exercise 4: return {'conv1': (6, 1, 5, 5), 'conv2': (16, 6, 5, 5)}: the two conv layers' weights as CPU copies, detached from autograd, that later training cannot change.
     return {
         "conv1": net.conv1.weight.detach().cpu().clone(),
         "conv2": net.conv2.weight.detach().cpu().clone(),
@@ -20,7 +20,7 @@ def snapshot_kernels(net) -> dict:
 
 def kernel_change(before: dict, after: dict) -> dict:
     """The same keys as the snapshots, each holding ``after - before``."""
-    # BEGIN SOLUTION: Exercise 4: kernel_change() returns a dict with the same keys, each value after[key] - before[key].
+    # BEGIN SOLUTION: Exercise 4: return a dict with the same keys as the snapshots, each value the change from before to after.
     return {name: after[name] - before[name] for name in before}
     # END SOLUTION
 
@@ -30,9 +30,9 @@ def plot_kernels(weights: dict, title: str):
 
     Row 1: the 6 kernels of ``weights["conv1"]`` (6, 1, 5, 5), one image each.
     Row 2: the 6 input channels of conv2's first kernel ``weights["conv2"][0]`` (6, 5, 5).
-    Draw each slice with ``ax.imshow(slice.numpy(), cmap="gray")`` and return the figure.
+    Draw each slice as an image (``imshow``, grey scale) and return the figure.
     """
-    # BEGIN SOLUTION: Exercise 4: plot_kernels() makes plt.subplots(2, 6), calls ax.imshow(...) once per 5x5 slice (conv1[i, 0] on row 1, conv2[0, i] on row 2) and returns the Figure.
+    # BEGIN SOLUTION: Exercise 4: return a matplotlib Figure with 12 images, one per 5x5 slice: the six conv1 kernels on one row, the six input channels of conv2's first kernel on the other, titled `title`.
     fig, axes = plt.subplots(2, 6, figsize=(9, 3.4))
     rows = (weights["conv1"][:, 0], weights["conv2"][0])  # (6, 5, 5) each
     for row, slices in zip(axes, rows, strict=True):

@@ -296,3 +296,13 @@ def test_a_classmate_cannot_be_read_or_sabotaged_in_grade_all(tmp_path, submissi
 
 
 # --- 6. the network: see tests/grading/test_jail.py (a server on the host's loopback) ------
+
+
+# --- the jail costs a correct submission nothing ------------------------------------------
+
+
+def test_a_correct_submission_written_differently_scores_the_whole_fast_tier():
+    """Containers behind named layers, a hand-written log-softmax, another loop style and
+    rescaled kernel images: all correct, so all points."""
+    report = fast_grade(kit_root() / "tests" / "grading" / "variants" / "different")
+    assert report.score == FAST_MAX, failed(report)

@@ -69,3 +69,18 @@ def test_solutions_exceed_97_5_percent_for_five_seeds(mnist_root):
         ex3.train(net, train, test, epochs=10, lr=1e-3, device="cpu")
         accuracies[seed] = evaluate(net, test, "cpu")
     assert all(a > 97.5 for a in accuracies.values()), f"10-epoch accuracy per seed: {accuracies}"
+
+
+def test_no_stub_message_or_docstring_gives_away_a_solution_line():
+    """Stubs say what to build and point to the lecture; they never hold the code itself."""
+    from lenet_course.authoring import find_regions
+
+    for path in sorted((targets.kit_root() / "solutions").glob("ex*.py")):
+        text = path.read_text()
+        lines = text.splitlines()
+        stub = (targets.kit_root() / "exercises" / path.name).read_text()
+        for region in find_regions(text, path):
+            for line in lines[region.begin : region.end - 1]:
+                code = line.split("#")[0].strip()
+                if len(code) >= 12:
+                    assert code not in stub, f"{path.name}: the stub gives away {code!r}"
