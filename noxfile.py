@@ -58,6 +58,12 @@ def grade_all(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def mutants(session: nox.Session) -> None:
+    """Mutation testing: the kit's mutants must lose points, its variants none (`-- SET...`)."""
+    session.run("lenet-course", "mutants", *session.posargs)
+
+
+@nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Per-epoch timing benchmarks, saved per GPU model and compared with its baseline."""
     probe = (

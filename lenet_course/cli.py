@@ -269,6 +269,44 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mutants(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from lenet_course.grading import mutation
+    from lenet_course.targets import kit_root
+
+    console = _console()
+    sets = [Path(s) for s in args.sets] or [
+        kit_root() / "tests" / "mutants" / "kit.json",
+        kit_root() / "tests" / "grading" / "variants",
+    ]
+    with mutation.load(sets) as cases, Progress(console=console, transient=True) as progress:
+        task = progress.add_task("grading mutants and variants", total=len(cases))
+        outcomes = mutation.run(cases, jobs=args.jobs, on_done=lambda o: progress.advance(task))
+    table = Table(title="Mutation testing (fast tier)", title_justify="left", expand=True)
+    for col in ("case", "kind", "result", "tests that lost points"):
+        table.add_column(col)
+    for o in outcomes:
+        if o.case.kind == "mutant":
+            result = "[green]killed[/]" if o.ok else "[red]SURVIVED[/]"
+        else:
+            result = "[green]full marks[/]" if o.ok else "[red]FALSE ALARM[/]"
+        lost = ", ".join(n.split("::")[-1] for n in o.lost) or "-"
+        table.add_row(f"{o.case.name}\n[dim]{o.case.bug}[/]", o.case.kind, result, lost)
+    console.print(table)
+    s = mutation.summary(outcomes)
+    console.print(
+        f"Kill rate: {s['killed']}/{s['mutants']} ({100 * s['kill_rate']:.0f}%); "
+        f"false alarms: {len(s['false_alarms'])}/{s['variants']}"
+    )
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(s, indent=1))
+    return 0 if not s["survivors"] and not s["false_alarms"] else 1
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from lenet_course.validate import validate
 
@@ -413,6 +451,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("platform", choices=["gradescope"])
     p.add_argument("--out", default="autograder.zip", help="zip file to write")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "mutants",
+        help="instructors: do the graded tests catch realistic bugs and spare correct code?",
+    )
+    p.add_argument(
+        "sets",
+        nargs="*",
+        help="JSON patch files or folders of submissions (default: the kit's set)",
+    )
+    p.add_argument("--jobs", type=int, default=2, help="cases graded at once (default 2)")
+    p.add_argument("--json", dest="json_out", default=None, help="also write the summary here")
+    p.set_defaults(func=cmd_mutants)
 
     p = sub.add_parser("validate", help="instructors: validate the kit on a GPU and write a report")
     p.add_argument("--out", default="validation", help="folder for validation.json/.md")

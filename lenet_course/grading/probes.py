@@ -214,18 +214,39 @@ def labelled(n: int, wrong: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class SlowLoader:
-    """Wraps a loader and sleeps before each batch, so an epoch takes a known minimum time."""
+    """Wraps a loader, sleeps before each batch (so a pass takes a known minimum time) and
+    notes when each pass over it starts and ends."""
 
     def __init__(self, loader, pause: float) -> None:
         self.loader, self.pause = loader, pause
+        self.passes: list[list[float]] = []  # [start, end] per pass, time.perf_counter()
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        mark = [time.perf_counter(), float("nan")]
+        self.passes.append(mark)
+        for batch in self.loader:
+            time.sleep(self.pause)
+            yield batch
+        mark[1] = time.perf_counter()
+
+
+class Flagged:
+    """Wraps a loader and sets ``flag["on"]`` while a pass over it is running."""
+
+    def __init__(self, loader, flag: dict) -> None:
+        self.loader, self.flag = loader, flag
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __iter__(self):
         for batch in self.loader:
-            time.sleep(self.pause)
+            self.flag["on"] = True
             yield batch
+        self.flag["on"] = False
 
 
 class CallProbe(nn.Module):
@@ -343,11 +364,12 @@ def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, e
         device = "cuda" if torch.cuda.is_available() else "cpu"
     cls = build_class(spec)
     modes: list[bool] = []
+    training_pass = {"on": False}  # set while the training loader is being iterated
     if record_modes:
         base_forward = cls.forward
 
         def forward(self, x):
-            if torch.is_grad_enabled():
+            if training_pass["on"]:
                 modes.append(self.training)
             return base_forward(self, x)
 
@@ -355,6 +377,8 @@ def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, e
     torch.manual_seed(seed)
     net = cls().to(device)
     train_loader, test_loader = make_loader(train, device), make_loader(test, device)
+    if record_modes:
+        train_loader = Flagged(train_loader, training_pass)
     start = time.perf_counter()
     records = fn(net, train_loader, test_loader, epochs=epochs, lr=lr, device=device)
     wall = time.perf_counter() - start
@@ -364,6 +388,8 @@ def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, e
         "modes": modes,
         "wall": wall,
         "device": device,
+        "train_passes": getattr(train_loader, "passes", []),
+        "test_passes": getattr(test_loader, "passes", []),
     }
 
 
