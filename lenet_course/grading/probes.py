@@ -167,9 +167,26 @@ class Submission:
         return getattr(mod, name)
 
 
+HINTS = (  # (text in the error, what to do): the common raw errors, with a sentence to act on
+    ("shapes cannot be multiplied", "A Linear layer got a tensor of another size than it "
+     "expects: print x.shape just before it and compare with the lecture's sizes."),
+    ("same device", "Every tensor in one operation must be on the same device: move each "
+     "batch to `device`, as the net was."),
+    ("Expected input batch_size", "The outputs and the labels disagree on the batch size: "
+     "keep the batch dimension when you flatten."),
+    ("does not require grad", "backward() needs a loss computed from the net's output with "
+     "gradients on; do not compute it under torch.no_grad()."),
+)  # fmt: skip
+
+
 def describe(exc: BaseException, folder: str) -> str:
-    """The exception in a student's words: file and line in their code where there is one."""
+    """The exception in a student's words: file and line in their code where there is one,
+    and what to do for the common raw errors."""
     text = f"{type(exc).__name__}: {exc}"
+    for needle, hint in HINTS:
+        if needle in text:
+            text = f"{text.splitlines()[0][:300]}. {hint}"
+            break
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{Path(exc.filename).name} line {exc.lineno}: SyntaxError: {exc.msg}"
     if isinstance(exc, StudentError):

@@ -24,9 +24,10 @@ def test_layers_have_the_lecture_kernel_shapes(ex1, rng):
     for name, shape in KERNEL_SHAPES.items():
         assert layers[name]["present"], f"LeNet needs a layer called self.{name} (names are fixed)."
         got = layers[name]["weight"]
-        assert got == shape, (
-            f"self.{name}.weight has shape {got}, expected {shape}. "
-            f"Hint: check in/out channels and the kernel size (5) of {name}."
+        assert got == shape, f"self.{name}.weight has shape {got}, expected {shape}. Hint: " + (
+            f"check the in/out channels and the kernel size (5) of {name}."
+            if name.startswith("conv")
+            else f"check the in/out features of {name}; fc1 takes 16*4*4 = 256 inputs."
         )
         assert layers[name]["bias"] == shape[:1], f"self.{name} needs a bias of shape {shape[:1]}."
 
