@@ -187,6 +187,9 @@ def describe(exc: BaseException, folder: str) -> str:
         if needle in text:
             text = f"{text.splitlines()[0][:300]}. {hint}"
             break
+    else:
+        if not isinstance(exc, NotImplementedError | StudentError | SyntaxError):
+            text += " (raised by your code: fix it at the line named here)"
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{Path(exc.filename).name} line {exc.lineno}: SyntaxError: {exc.msg}"
     if isinstance(exc, StudentError):
