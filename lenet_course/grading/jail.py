@@ -235,8 +235,15 @@ class Worker:
     # -- lifecycle --------------------------------------------------------------------------
 
     def _config(self, submission: str) -> str:
+        if self.data_root is None:
+            data = None  # this worker holds no MNIST
+        elif self.level == "bwrap":
+            data = protocol.JAIL_DATA  # bound read-only there
+        else:
+            data = str(Path(self.data_root).resolve())
         return json.dumps({
             "submission": submission,
+            "data": data,
             "standin": self.standin,
             "threads": self.limits.threads,
             "limits": {

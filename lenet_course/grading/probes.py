@@ -122,9 +122,10 @@ def tensor(value, what: str) -> torch.Tensor:
 class Submission:
     """The student's files as the package ``submission``, imported on first use."""
 
-    def __init__(self, folder: str, standin: dict | None = None) -> None:
+    def __init__(self, folder: str, standin: dict | None = None, data: str | None = None) -> None:
         self.folder = folder
         self.standin = standin
+        self.data = data  # the MNIST root this worker may read (None: no MNIST here)
         self._modules: dict[str, types.ModuleType | StudentError] = {}
 
     def module(self, name: str) -> types.ModuleType:
@@ -203,7 +204,7 @@ def describe(exc: BaseException, folder: str) -> str:
 # --- loaders the tests hand in -----------------------------------------------------------
 
 
-def make_loader(spec: dict, device: str = "cpu"):
+def make_loader(spec: dict, device: str = "cpu", data_root: str | None = None):
     """A loader from a spec: synthetic digits, labelled probes, or MNIST with a permutation."""
     kind = spec["kind"]
     if kind == "synthetic":
@@ -211,7 +212,9 @@ def make_loader(spec: dict, device: str = "cpu"):
     elif kind == "labelled":
         x, y = labelled(spec["n"], spec["wrong"])
     elif kind == "mnist":
-        images, labels = data.load_split(Path(protocol.JAIL_DATA), train=spec["train"])
+        if data_root is None:
+            raise ValueError("this worker was started without MNIST")
+        images, labels = data.load_split(Path(data_root), train=spec["train"])
         x, y = data.to_inputs(images), torch.tensor(spec["permutation"])[labels]
     else:
         raise ValueError(f"unknown loader kind {kind!r}")
@@ -396,7 +399,8 @@ def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, e
         cls = type("LeNet", (cls,), {"forward": forward})
     torch.manual_seed(seed)
     net = cls().to(device)
-    train_loader, test_loader = make_loader(train, device), make_loader(test, device)
+    train_loader = make_loader(train, device, sub.data)
+    test_loader = make_loader(test, device, sub.data)
     if record_modes:
         train_loader = Flagged(train_loader, training_pass)
     start = time.perf_counter()

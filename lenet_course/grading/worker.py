@@ -55,7 +55,7 @@ def main(argv: list[str]) -> None:
 
     from lenet_course.grading import probes, protocol
 
-    sub = probes.Submission(config["submission"], config.get("standin"))
+    sub = probes.Submission(config["submission"], config.get("standin"), config.get("data"))
     buffer = bytearray()
     while True:
         try:

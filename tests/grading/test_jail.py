@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from lenet_course.grading import jail
+from lenet_course.model import architecture
 from lenet_course.targets import kit_root
 
 needs_root = pytest.mark.skipif(
@@ -218,13 +219,17 @@ def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(
     assert worker.uid not in _jailed_uids(), "a process started by the worker outlived it"
 
 
-def test_without_root_the_worker_is_a_plain_child_process(tmp_path, monkeypatch):
+def test_without_root_the_worker_is_a_plain_child_process(tmp_path, monkeypatch, mnist_root):
     """A student's own `check` on a laptop: same protocol, no jail."""
     monkeypatch.setattr(jail, "level", lambda: "none")
-    worker = jail.Worker("ex1_lenet", kit_root() / "solutions", limits=jail.WorkerLimits(),
-                         workdir=tmp_path)  # fmt: skip
+    worker = jail.Worker("ex3_train", kit_root() / "solutions", limits=jail.WorkerLimits(),
+                         data_root=mnist_root, workdir=tmp_path)  # fmt: skip
+    mnist = {"kind": "mnist", "permutation": list(range(10)), "batch_size": 1000}
     try:
         ping = worker.call("ping", timeout=120)
+        obs = worker.call("ex3.train", timeout=120, spec=architecture(), seed=0, epochs=0,
+                          lr=1e-3, train={**mnist, "train": False}, test={**mnist, "train": False})  # fmt: skip
     finally:
         worker.stop()
     assert ping["uid"] == os.getuid() and Path(ping["cwd"]).parent == tmp_path
+    assert obs["records"] == [], "the worker reads MNIST from the real folder outside the jail"
