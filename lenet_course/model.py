@@ -63,8 +63,7 @@ def named_weights(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
     """``{"conv1": {"weight": ..., "bias": ...}, ...}``: detached CPU copies by layer name."""
     return {
         name: {
-            p: getattr(model, name).__getattr__(p).detach().cpu().clone()
-            for p in ("weight", "bias")
+            p: getattr(getattr(model, name), p).detach().cpu().clone() for p in ("weight", "bias")
         }
         for name in NAMED_LAYERS
     }
