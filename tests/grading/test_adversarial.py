@@ -10,6 +10,7 @@ import io
 import json
 import time
 
+import pytest
 import torch
 
 from lenet_course import data
@@ -76,6 +77,7 @@ def test_lying_tensors_patched_comparisons_and_forged_replies_earn_nothing(submi
 BORROWED_EX1 = '''
 """Exercise 1, borrowed from the kit in every way a student might try."""
 import importlib, inspect, glob, sys
+import pytest
 import torch
 from torch import nn
 
@@ -306,3 +308,37 @@ def test_a_correct_submission_written_differently_scores_the_whole_fast_tier():
     rescaled kernel images: all correct, so all points."""
     report = fast_grade(kit_root() / "tests" / "grading" / "variants" / "different")
     assert report.score == FAST_MAX, failed(report)
+
+
+# --- a known gap: observations forged on the worker's own reply pipe ----------------------
+
+FORGER = '''
+"""No LeNet at all: at import, find the worker's reply pipe and the request in its frames,
+and answer the structural probe with the lecture's shapes."""
+import json, os, sys
+
+frame = sys._getframe()
+while frame is not None:
+    seen = frame.f_locals
+    if "replies" in seen and isinstance(seen.get("request"), dict):
+        request = seen["request"]
+        if request.get("op") == "ex1.inspect":
+            shapes = {"conv1": [6, 1, 5, 5], "conv2": [16, 6, 5, 5], "fc1": [120, 256],
+                      "fc2": [84, 120], "fc3": [10, 84]}
+            layers = {k: {"present": True, "weight": v, "bias": v[:1]} for k, v in shapes.items()}
+            reply = {"id": request["id"], "ok": True, "value": {"layers": layers, "parameters": 44426}}
+            os.write(seen["replies"], (json.dumps(reply) + "\\n").encode())
+            os._exit(0)
+    frame = frame.f_back
+'''
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: code that reads the worker's frames can answer a structural or "
+    "behavioural probe itself on the worker's reply pipe; only tests whose expected value "
+    "needs the computation (forward passes, Adam steps, replays, accuracies) resist it",
+)
+def test_an_observation_forged_on_the_reply_pipe_earns_nothing(submission):
+    report = fast_grade(submission(replace={"ex1_lenet": FORGER}, drop=OTHER_THAN["ex1_lenet"]))
+    assert points(report, "ex1_lenet") == 0, failed(report)
