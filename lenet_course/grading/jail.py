@@ -253,7 +253,9 @@ class Worker:
         })  # fmt: skip
 
     def _command(self) -> tuple[list[str], dict[str, str], str]:
-        python = [sys.executable, "-I", "-m", "lenet_course.grading.worker"]
+        # -I (isolated) where the jail matters; a student's own check keeps their user site.
+        isolated = ["-I"] if self.level != "none" else []
+        python = [sys.executable, *isolated, "-m", "lenet_course.grading.worker"]
         uid = str(UID_BASE + secrets.randbelow(800_000))
         self.uid = int(uid)
         if self.level == "bwrap":

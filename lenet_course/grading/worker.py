@@ -17,12 +17,18 @@ import sys
 
 
 def _limit(which: int, value: int) -> None:
+    """Set a hard limit; where the platform refuses (macOS and RLIMIT_AS), a soft one, else none."""
     try:
         resource.setrlimit(which, (value, value))
+        return
     except (ValueError, OSError):
+        pass
+    try:
         soft, hard = resource.getrlimit(which)
         if hard == resource.RLIM_INFINITY or value <= hard:
             resource.setrlimit(which, (value, hard))
+    except (ValueError, OSError):
+        pass
 
 
 def apply_limits(limits: dict) -> None:
