@@ -205,12 +205,12 @@ def describe(exc: BaseException, folder: str) -> str:
 
 
 def make_loader(spec: dict, device: str = "cpu", data_root: str | None = None):
-    """A loader from a spec: synthetic digits, labelled probes, or MNIST with a permutation."""
+    """A loader from a spec: synthetic digits, mode-probe images, or MNIST with a permutation."""
     kind = spec["kind"]
     if kind == "synthetic":
         x, y = data.synthetic_digits(spec["n"], seed=spec["seed"])
-    elif kind == "labelled":
-        x, y = labelled(spec["n"], spec["wrong"])
+    elif kind == "mode":
+        x, y = mode_data(spec["seed"], spec["n"])
     elif kind == "mnist":
         if data_root is None:
             raise ValueError("this worker was started without MNIST")
@@ -224,16 +224,6 @@ def make_loader(spec: dict, device: str = "cpu", data_root: str | None = None):
     )  # fmt: skip
     pause = spec.get("pause", 0.0)
     return SlowLoader(loader, pause) if pause else loader
-
-
-def labelled(n: int, wrong: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """n samples whose pixel (0,0,0) holds the class; the first ``wrong`` labels are off by one."""
-    classes = torch.arange(n) % 10
-    x = torch.zeros(n, 1, 28, 28)
-    x[:, 0, 0, 0] = classes.float()
-    y = classes.clone()
-    y[:wrong] = (y[:wrong] + 1) % 10
-    return x, y
 
 
 class SlowLoader:
@@ -272,18 +262,40 @@ class Flagged:
         self.flag["on"] = False
 
 
-class CallProbe(nn.Module):
-    """Predicts the class written in pixel (0, 0, 0) and records how it was called."""
+class ModeProbe(nn.Module):
+    """A seeded random linear classifier. With ``sensitive``, its predictions change in
+    training mode (class 0 wins) and with gradients on (class 1 wins), so the accuracy that
+    ``evaluate()`` returns shows how it ran the net. The judge builds the same probe."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int, sensitive: bool = True) -> None:
         super().__init__()
-        self.scale = nn.Parameter(torch.ones(()))
-        self.calls: list[list[bool]] = []  # [training, grad enabled]
+        g = torch.Generator().manual_seed(seed)
+        self.weight = nn.Parameter(torch.randn(28 * 28, 10, generator=g))
+        self.sensitive = sensitive
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls.append([self.training, torch.is_grad_enabled()])
-        scores = F.one_hot(x[:, 0, 0, 0].long(), 10).float() * 10 * self.scale
-        return F.log_softmax(scores, dim=1)
+        logits = (x.flatten(1) - 0.5) @ self.weight  # (N, 10), centred so classes vary
+        logits = logits - 1e3 * (torch.arange(10) < 2)  # classes 0 and 1 only win when...
+        if self.sensitive:
+            if self.training:
+                logits = logits + 1e4 * F.one_hot(torch.zeros_like(logits[:, 0]).long(), 10)
+            if torch.is_grad_enabled():
+                logits = logits + 2e4 * F.one_hot(torch.ones_like(logits[:, 0]).long(), 10)
+        return F.log_softmax(logits, dim=1)
+
+
+def mode_data(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images for :class:`ModeProbe`: labels agree with its eval-mode prediction (never 0 or 1)
+    for about 60%, and hold class 0 more often than class 1, so the accuracies of eval mode,
+    training mode (all class 0) and gradients on (all class 1) lie far apart."""
+    g = torch.Generator().manual_seed(seed + 1)
+    x = torch.rand(n, 1, 28, 28, generator=g)
+    with torch.no_grad():
+        y = ModeProbe(seed).eval()(x).argmax(1)
+    flip = torch.rand(n, generator=g) < 0.3
+    y[flip] = torch.randint(0, 10, (int(flip.sum()),), generator=g)
+    y[torch.arange(n) % 10 == 3] = 0
+    return x, y
 
 
 def number(value, what: str):
@@ -417,11 +429,15 @@ def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, e
     }
 
 
-def ex3_evaluate(sub: Submission, loader: dict) -> dict:
+def ex3_evaluate(sub: Submission, loader: dict, sensitive: bool) -> dict:
     fn = sub.attribute("ex3_train", "evaluate")
-    probe = CallProbe().train()
+    probe = ModeProbe(loader["seed"], sensitive).train()  # handed over in training mode
     value = fn(probe, make_loader(loader), "cpu")
-    return {"value": number(value, "evaluate()"), "calls": probe.calls}
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        as_float = None
+    return {"value": number(value, "evaluate()"), "float": as_float}
 
 
 def _snapshot_dict(snap, what: str) -> dict:

@@ -25,13 +25,19 @@ def forward(ex2, rng, n: int, weights=None):
 @pytest.mark.points(5)
 def test_rows_are_log_probabilities(ex2, rng):
     """Each row exponentiates to probabilities summing to 1; every entry is <= 0"""
-    out, _, _ = forward(ex2, rng, 12)
+    out, weights, x = forward(ex2, rng, 12)
     sums = out.exp().sum(dim=1)
     assert torch.allclose(sums, torch.ones(12), atol=1e-5), (
         f"exp(output) rows sum to {[round(s, 4) for s in sums[:3].tolist()]}..., not 1. Hint: "
         "turn LeNet's scores into log-probabilities over the 10 classes of each row."
     )
     assert (out <= 1e-6).all(), "Log-probabilities are never positive; some outputs are > 0."
+    with torch.no_grad():
+        ranked = reference(weights).eval()(x).argmax(dim=1)
+    assert torch.equal(out.argmax(dim=1), ranked), (
+        "These log-probabilities do not rank the classes as LeNet's scores do: the output must "
+        "come from the parent LeNet's forward (see the next test)."
+    )
 
 
 @pytest.mark.points(5)
@@ -50,7 +56,7 @@ def test_output_is_log_softmax_of_the_lenet_scores(ex2, rng):
 def test_batch_of_one_normalises_over_the_classes(ex2, rng):
     """Correct for a batch of one (the class dimension is explicit)"""
     weights = random_weights(rng)
-    out, _, _ = forward(ex2, rng, 1, weights)
+    out, _, single = forward(ex2, rng, 1, weights)
     total = float(out.exp().sum())
     if abs(total - 1.0) >= 1e-5:
         batch, _, _ = forward(ex2, rng, 5, weights)
@@ -64,6 +70,12 @@ def test_batch_of_one_normalises_over_the_classes(ex2, rng):
             f"For a single image the probabilities sum to {total:.3f}, not 1: {cause}",
             pytrace=False,
         )
+    with torch.no_grad():
+        ranked = reference(weights).eval()(single).argmax(dim=1)
+    assert torch.equal(out.argmax(dim=1), ranked), (
+        "For a single image the log-probabilities do not rank the classes as LeNet's scores "
+        "do: the output must come from the parent LeNet's forward (see the second test)."
+    )
 
 
 @pytest.mark.points(5)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from lenet_course import data
 from lenet_course.engine import evaluate
+from lenet_course.grading.probes import ModeProbe, mode_data
 from lenet_course.model import LeNet, architecture, load_named_weights, named_weights
 from tests.graded.conftest import draw_seed
 
@@ -134,18 +135,62 @@ def test_two_steps_equal_reference_adam_nll_steps(ex3, rng):
             )
 
 
+def probe_accuracy(loader: dict, *, training: bool, grad: bool, sensitive: bool = True) -> float:
+    """The judge's accuracy of the mode probe over the same images, run the given way."""
+    x, y = mode_data(loader["seed"], loader["n"])
+    probe = ModeProbe(loader["seed"], sensitive).train(training)
+    with torch.set_grad_enabled(grad):
+        hits = sum(
+            int(
+                (
+                    probe(x[i : i + loader["batch_size"]]).argmax(1)
+                    == y[i : i + loader["batch_size"]]
+                ).sum()
+            )
+            for i in range(0, len(y), loader["batch_size"])
+        )
+    return 100.0 * hits / len(y)
+
+
+def returned_float(value) -> float:
+    assert isinstance(value, float), (
+        f"evaluate() returned a {value['type'] if isinstance(value, dict) else type(value).__name__}; "
+        "return a float."
+    )
+    return value
+
+
 @pytest.mark.points(4)
 def test_evaluate_runs_in_eval_mode_without_gradients(ex3, rng):
-    """evaluate() uses eval mode and torch.no_grad()"""
-    loader = {"kind": "labelled", "n": 40, "wrong": 0, "batch_size": 10}
-    calls = ex3.call("ex3.evaluate", loader=loader)["calls"]
-    assert calls, "evaluate() never called the net on the loader's batches."
-    assert not any(training for training, _ in calls), (
-        "evaluate() ran the net in training mode. Hint: switch the net to evaluation mode "
-        "first (dropout and batch-norm behave differently in training)."
-    )
-    assert not any(grad for _, grad in calls), (
-        "evaluate() ran with gradients enabled; evaluation should not build a graph."
+    """evaluate() uses eval mode and no gradients"""
+    loader = {"kind": "mode", "seed": draw_seed(rng), "n": 60, "batch_size": 20}
+    got = ex3.call("ex3.evaluate", loader=loader, sensitive=True)["float"]
+    assert got is not None, "evaluate() returned something that is not a number."
+
+    def matches(training: bool, grad: bool) -> bool:
+        # percent or fraction: counting is the next test's business, not this one's
+        value = probe_accuracy(loader, training=training, grad=grad)
+        return got in (pytest.approx(value), pytest.approx(value / 100))
+
+    # the probe predicts differently in training mode and with gradients on: the value says how it ran
+    if matches(False, False):
+        return
+    if matches(True, False):
+        pytest.fail(
+            "evaluate() ran the net in training mode. Hint: switch the net to evaluation mode "
+            "first (dropout and batch-norm behave differently in training).",
+            pytrace=False,
+        )
+    if matches(False, True) or matches(True, True):
+        pytest.fail(
+            "evaluate() ran with gradients enabled; evaluation should not build a graph.",
+            pytrace=False,
+        )
+    right = probe_accuracy(loader, training=False, grad=False)
+    pytest.fail(
+        f"evaluate() returned {got:.4g}, but the net run in evaluation mode without gradients "
+        f"scores {right:.4g}% on these batches (see the next test for how to count).",
+        pytrace=False,
     )
 
 
@@ -153,19 +198,13 @@ def test_evaluate_runs_in_eval_mode_without_gradients(ex3, rng):
 def test_evaluate_returns_accuracy_in_percent(ex3, rng):
     """evaluate() returns the accuracy in percent over all batches"""
     n = int(torch.randint(30, 90, (1,), generator=rng))
-    wrong = int(torch.randint(1, n, (1,), generator=rng))
     batch = int(torch.randint(7, 23, (1,), generator=rng))
-    loader = {"kind": "labelled", "n": n, "wrong": wrong, "batch_size": batch}
-    got = ex3.call("ex3.evaluate", loader=loader)["value"]
-    assert isinstance(got, float), (
-        f"evaluate() returned a {got['type'] if isinstance(got, dict) else type(got).__name__}; "
-        "return a float."
-    )
-    expected = 100.0 * (n - wrong) / n
+    loader = {"kind": "mode", "seed": draw_seed(rng), "n": n, "batch_size": batch}
+    got = returned_float(ex3.call("ex3.evaluate", loader=loader, sensitive=False)["value"])
+    expected = probe_accuracy(loader, training=False, grad=False, sensitive=False)
     assert got == pytest.approx(expected), (
-        f"{n - wrong} of {n} samples are right, so the accuracy is {expected:.4g}; evaluate() "
-        f"returned {got}. Hint: count over every batch (the last one may be smaller) and "
-        "multiply by 100."
+        f"The net gets {expected:.4g}% of these {n} samples right; evaluate() returned {got}. "
+        f"Hint: count over every batch (the last one holds {n % batch or batch}) and multiply by 100."
     )
 
 

@@ -50,7 +50,7 @@ def test_snapshots_are_copies_that_training_cannot_change(ex4, rng):
 @pytest.mark.points(4)
 def test_snapshots_have_the_kernel_shapes(ex4, rng):
     """Snapshots hold conv1 (6,1,5,5) and conv2 (16,6,5,5) on the CPU"""
-    _, obs = snapshot(ex4, rng)
+    weights, obs = snapshot(ex4, rng)
     snap = obs["snapshot"]
     assert set(snap) == set(SHAPES), (
         f"snapshot_kernels() should return a dict with keys 'conv1' and 'conv2'; got {sorted(snap)}."
@@ -59,6 +59,9 @@ def test_snapshots_have_the_kernel_shapes(ex4, rng):
         got = list(snap[name]["value"].shape)
         assert got == shape, f"The {name} snapshot has shape {got}, expected {shape}."
         assert snap[name]["device"] == "cpu", "Snapshots must live on the CPU."
+        assert torch.equal(snap[name]["value"], weights[name]["weight"]), (
+            f"snapshot[{name!r}] does not hold net.{name}.weight's values."
+        )
 
 
 @pytest.mark.points(4)
@@ -86,12 +89,16 @@ def plotted(ex4, rng):
 @pytest.mark.points(3)
 def test_plot_has_one_image_per_kernel_slice(ex4, rng):
     """The figure has 12 images: 6 conv1 kernels and 6 channels of conv2's first kernel"""
-    _, images = plotted(ex4, rng)
+    weights, images = plotted(ex4, rng)
     assert len(images) == 12, (
         f"The figure holds {len(images)} images; expected 12 (one image per 5x5 slice)."
     )
+    every_slice = [k for w in weights.values() for k in w.reshape(-1, 5, 5)]
     for im in images:
         assert list(im.shape) == [5, 5], "Each image should be one 5x5 kernel slice."
+        assert any(_same_picture(im, k) for k in every_slice), (
+            "An image shows something other than a 5x5 slice of the kernels you were given."
+        )
 
 
 def _same_picture(a: torch.Tensor, b: torch.Tensor) -> bool:
