@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from lenet_course.grading import catalog
-from lenet_course.grading.jail import StudentFailure, Worker, WorkerLimits, level
+from lenet_course.grading.jail import StudentFailure, Worker, WorkerLimits
 
 RESULTS_KEY = pytest.StashKey[Path]()
 
@@ -156,11 +156,6 @@ def _limits(config: pytest.Config) -> dict:
 def jail_workdir():
     with tempfile.TemporaryDirectory(prefix="lenet-judge-") as tmp:
         yield Path(tmp)
-
-
-@pytest.fixture(scope="session")
-def jail_level() -> str:
-    return level()
 
 
 @pytest.fixture(scope="session")

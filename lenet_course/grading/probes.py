@@ -298,7 +298,7 @@ def mode_data(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def number(value, what: str):
+def number(value):
     """A plain int or float from a student's value, or its type name for the judge to reject."""
     if type(value) in (int, float, bool):
         return value
@@ -387,7 +387,7 @@ def _records(records) -> list:
         out.append({
             "is_record": isinstance(r, EpochRecord),
             "type": type(r).__name__,
-            **{f: number(getattr(r, f, None), f) for f in ("epoch", "train_loss", "test_accuracy", "seconds")},
+            **{f: number(getattr(r, f, None)) for f in ("epoch", "train_loss", "test_accuracy", "seconds")},
         })  # fmt: skip
     return out
 
@@ -415,15 +415,11 @@ def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, e
     test_loader = make_loader(test, device, sub.data)
     if record_modes:
         train_loader = Flagged(train_loader, training_pass)
-    start = time.perf_counter()
     records = fn(net, train_loader, test_loader, epochs=epochs, lr=lr, device=device)
-    wall = time.perf_counter() - start
     return {
         "records": _records(records),
         "weights": named_weights(net),
         "modes": modes,
-        "wall": wall,
-        "device": device,
         "train_passes": getattr(train_loader, "passes", []),
         "test_passes": getattr(test_loader, "passes", []),
     }
@@ -437,7 +433,7 @@ def ex3_evaluate(sub: Submission, loader: dict, sensitive: bool) -> dict:
         as_float = float(value)
     except (TypeError, ValueError, RuntimeError):
         as_float = None
-    return {"value": number(value, "evaluate()"), "float": as_float}
+    return {"value": number(value), "float": as_float}
 
 
 def _snapshot_dict(snap, what: str) -> dict:
@@ -450,21 +446,21 @@ def ex4_snapshot(sub: Submission, spec: dict, weights: dict, delta: dict) -> dic
     fn = sub.attribute("ex4_kernels", "snapshot_kernels")
     net = build_net(spec, 0, weights)
     snap = fn(net)
-    if not isinstance(snap, dict):
-        raise StudentError(f"snapshot_kernels() returned a {type(snap).__name__}; return a dict.")
-    first = {}
-    for k, v in snap.items():
-        first[str(k)] = {
-            "value": tensor(v, f"snapshot[{k!r}]").clone(),
-            "requires_grad": bool(getattr(v, "requires_grad", False)),
-            "device": str(getattr(v, "device", "?")),
+    values = _snapshot_dict(snap, "snapshot_kernels()")
+    first = {
+        k: {
+            "value": value.clone(),
+            "requires_grad": bool(original.requires_grad),
+            "device": str(original.device),
         }
+        for (k, value), original in zip(values.items(), snap.values(), strict=True)
+    }
     with torch.no_grad():  # training moves the weights; a snapshot must not move with them
         net.conv1.weight.add_(delta["conv1"])
         net.conv2.weight.add_(delta["conv2"])
     return {
         "snapshot": first,
-        "later": {str(k): tensor(v, f"snapshot[{k!r}]").clone() for k, v in snap.items()},
+        "later": values,  # views of what the snapshot holds now, after the step
         "live": {"conv1": tensor(net.conv1.weight, "conv1"), "conv2": tensor(net.conv2.weight, "conv2")},
     }  # fmt: skip
 
