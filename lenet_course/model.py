@@ -36,14 +36,17 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def architecture(*, log_softmax: bool = True) -> dict:
+def architecture(*, log_softmax: bool = True, train_mask: bool = False) -> dict:
     """The lecture's LeNet as data, for the grader's jailed workers to build.
 
     Layers are created in the same order as :class:`LeNet`'s, so a net built from this
     spec after ``torch.manual_seed(s)`` starts from the same weights as ``LeNet()`` does.
+    With ``train_mask``, every odd-numbered input of fc1 is zeroed in training mode only
+    (eval mode is the lecture's LeNet), so fc1's odd columns move only in eval-mode steps.
     """
+    mask = [["train_mask"]] if train_mask else []
     steps = [["conv1"], ["relu"], ["maxpool", 2], ["conv2"], ["relu"], ["maxpool", 2],
-             ["flatten"], ["fc1"], ["relu"], ["fc2"], ["relu"], ["fc3"]]  # fmt: skip
+             ["flatten"], *mask, ["fc1"], ["relu"], ["fc2"], ["relu"], ["fc3"]]  # fmt: skip
     return {
         "layers": {
             "conv1": ["conv", 1, 6, 5],

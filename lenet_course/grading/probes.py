@@ -41,7 +41,9 @@ def build_class(spec: dict) -> type[nn.Module]:
 
     ``spec["layers"]``: name -> ``["conv", in, out, k]`` or ``["linear", in, out]``, created
     in order; ``spec["forward"]``: steps, each a layer name or ``["relu"]``,
-    ``["maxpool", k]``, ``["flatten"]``, ``["log_softmax"]``.
+    ``["maxpool", k]``, ``["flatten"]``, ``["log_softmax"]``, and ``["train_mask"]``, which
+    zeroes every odd-numbered feature in training mode only (so the layer after it gets no
+    gradient there from a batch that really ran in training mode).
     """
     layers = dict(spec["layers"])
     steps = [list(s) for s in spec["forward"]]
@@ -64,6 +66,9 @@ def build_class(spec: dict) -> type[nn.Module]:
                 x = torch.flatten(x, 1)
             elif op == "log_softmax":
                 x = F.log_softmax(x, dim=1)
+            elif op == "train_mask":
+                if self.training:
+                    x = x * (torch.arange(x.shape[1], device=x.device) % 2 == 0)
             else:
                 raise ValueError(f"unknown step {op!r}")
         return x
@@ -227,39 +232,18 @@ def make_loader(spec: dict, device: str = "cpu", data_root: str | None = None):
 
 
 class SlowLoader:
-    """Wraps a loader, sleeps before each batch (so a pass takes a known minimum time) and
-    notes when each pass over it starts and ends."""
+    """Wraps a loader and sleeps before each batch, so a pass takes a known minimum time."""
 
     def __init__(self, loader, pause: float) -> None:
         self.loader, self.pause = loader, pause
-        self.passes: list[list[float]] = []  # [start, end] per pass, time.perf_counter()
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __iter__(self):
-        mark = [time.perf_counter(), float("nan")]
-        self.passes.append(mark)
         for batch in self.loader:
             time.sleep(self.pause)
             yield batch
-        mark[1] = time.perf_counter()
-
-
-class Flagged:
-    """Wraps a loader and sets ``flag["on"]`` while a pass over it is running."""
-
-    def __init__(self, loader, flag: dict) -> None:
-        self.loader, self.flag = loader, flag
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        for batch in self.loader:
-            self.flag["on"] = True
-            yield batch
-        self.flag["on"] = False
 
 
 class ModeProbe(nn.Module):
@@ -308,29 +292,43 @@ def number(value):
 # --- the probes, by exercise -------------------------------------------------------------
 
 
-def ex1_inspect(sub: Submission, seed: int) -> dict:
+def _reset(net: nn.Module, resets: dict) -> None:
+    """Re-initialise each named layer from its own seed, as ``reset_parameters()`` does.
+
+    The values then depend only on the layer's kind and shape and on the seed, whatever the
+    order in which the student created the layers; the judge computes the same values, so
+    an observation of them cannot be written down without building those layers."""
+    for name, seed in resets.items():
+        layer = getattr(net, name, None)
+        if callable(getattr(layer, "reset_parameters", None)):
+            torch.manual_seed(seed)
+            layer.reset_parameters()
+
+
+def _plain(value) -> torch.Tensor | None:
+    return tensor(value, "") if isinstance(value, torch.Tensor) else None
+
+
+def ex1_build(sub: Submission, seed: int, resets: dict) -> dict:
     torch.manual_seed(seed)
     net = sub.attribute("ex1_lenet", "LeNet")()
-    shapes = {}
+    _reset(net, resets)
+    layers = {}
     for name in NAMED_LAYERS:
         layer = getattr(net, name, None)
-        weight = getattr(layer, "weight", None)
-        bias = getattr(layer, "bias", None)
-        shapes[name] = {
-            "present": layer is not None,
-            "weight": list(weight.shape) if isinstance(weight, torch.Tensor) else None,
-            "bias": list(bias.shape) if isinstance(bias, torch.Tensor) else None,
-        }
-    return {"layers": shapes, "parameters": int(sum(p.numel() for p in net.parameters()))}
+        if layer is not None:
+            layers[name] = {p: _plain(getattr(layer, p, None)) for p in ("weight", "bias")}
+    return {"layers": layers, "parameters": [_plain(p) for p in net.parameters()]}
 
 
 def _note(seen: dict, key: str, value) -> None:
-    """Remember the first shape seen at ``key`` (a hook must return None to change nothing)."""
-    seen.setdefault(key, list(getattr(value, "shape", [])))
+    """Keep a copy of the first tensor seen at ``key`` (a hook must return None)."""
+    if key not in seen:
+        seen[key] = _plain(value).clone() if isinstance(value, torch.Tensor) else None
 
 
 def _forward(net: nn.Module, x, mode: str, per_sample: bool, hooks: bool) -> dict:
-    seen: dict[str, list[int]] = {}
+    seen: dict[str, torch.Tensor | None] = {}
     handles = []
     if hooks:
         for name in NAMED_LAYERS:
@@ -338,7 +336,7 @@ def _forward(net: nn.Module, x, mode: str, per_sample: bool, hooks: bool) -> dic
             if layer is None:
                 continue
             handles.append(layer.register_forward_pre_hook(
-                lambda m, args, name=name: _note(seen, f"{name}:in", args[0])
+                lambda m, args, name=name: _note(seen, f"{name}:in", args[0] if args else None)
             ))  # fmt: skip
             handles.append(layer.register_forward_hook(
                 lambda m, args, out, name=name: _note(seen, f"{name}:out", out)
@@ -354,18 +352,17 @@ def _forward(net: nn.Module, x, mode: str, per_sample: bool, hooks: bool) -> dic
         )
     for h in handles:
         h.remove()
-    result = {"out": out, "shapes": seen}
+    result = {"out": out, "stages": seen}
     if per_sample:
         result["single"] = torch.cat(single) if single else None
     return result
 
 
-def ex1_forward(sub: Submission, seed: int, x, mode: str = "eval", weights=None,
+def ex1_forward(sub: Submission, seed: int, x, weights, mode: str = "eval",
                 per_sample: bool = False, hooks: bool = False) -> dict:  # fmt: skip
     torch.manual_seed(seed)
     net = sub.attribute("ex1_lenet", "LeNet")()
-    if weights:
-        load_named(net, weights)
+    load_named(net, weights)
     return _forward(net, x, mode, per_sample, hooks)
 
 
@@ -393,36 +390,21 @@ def _records(records) -> list:
 
 
 def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, epochs: int,
-              lr: float, device: str = "cpu", record_modes: bool = False) -> dict:  # fmt: skip
+              lr: float, device: str = "cpu", own_net: bool = False) -> dict:  # fmt: skip
+    """The student's train() on a net built from ``spec``, or with ``own_net`` on the
+    student's own LeNetClassifier (Exercises 1 and 2)."""
     fn = sub.attribute("ex3_train", "train")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    cls = build_class(spec)
-    modes: list[bool] = []
-    training_pass = {"on": False}  # set while the training loader is being iterated
-    if record_modes:
-        base_forward = cls.forward
-
-        def forward(self, x):
-            if training_pass["on"]:
-                modes.append(self.training)
-            return base_forward(self, x)
-
-        cls = type("LeNet", (cls,), {"forward": forward})
-    torch.manual_seed(seed)
-    net = cls().to(device)
+    if own_net:
+        torch.manual_seed(seed)
+        net = sub.attribute("ex2_log_softmax", "LeNetClassifier")().to(device)
+    else:
+        net = build_net(spec, seed).to(device)
     train_loader = make_loader(train, device, sub.data)
     test_loader = make_loader(test, device, sub.data)
-    if record_modes:
-        train_loader = Flagged(train_loader, training_pass)
     records = fn(net, train_loader, test_loader, epochs=epochs, lr=lr, device=device)
-    return {
-        "records": _records(records),
-        "weights": named_weights(net),
-        "modes": modes,
-        "train_passes": getattr(train_loader, "passes", []),
-        "test_passes": getattr(test_loader, "passes", []),
-    }
+    return {"records": _records(records), "weights": named_weights(net)}
 
 
 def ex3_evaluate(sub: Submission, loader: dict, sensitive: bool) -> dict:
@@ -499,7 +481,7 @@ def ping(sub: Submission) -> dict:
 
 PROBES: dict[str, Callable[..., dict]] = {
     "ping": ping,
-    "ex1.inspect": ex1_inspect,
+    "ex1.build": ex1_build,
     "ex1.forward": ex1_forward,
     "ex2.forward": ex2_forward,
     "ex3.train": ex3_train,

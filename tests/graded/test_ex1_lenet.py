@@ -1,10 +1,16 @@
-"""Exercise 1 (25 points): the LeNet architecture."""
+"""Exercise 1 (25 points): the LeNet architecture.
+
+A claim about the student's net counts only with the values that back it: the layers'
+weights after a re-initialisation from seeds drawn here, and the tensors each layer
+actually computed from this run's random images and weights.
+"""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from tests.graded.conftest import draw_seed, images, random_weights, reference
 
@@ -17,29 +23,87 @@ KERNEL_SHAPES = {
 }
 
 
+def lecture_layer(name: str) -> nn.Module:
+    shape = KERNEL_SHAPES[name]
+    return nn.Conv2d(shape[1], shape[0], shape[2]) if len(shape) == 4 else nn.Linear(shape[1], shape[0])
+
+
+def built(ex1, rng) -> tuple[dict, dict]:
+    """The student's net, each named layer re-initialised from its own seed: what came back,
+    and the values the lecture's layers take from the same seeds."""
+    resets = {name: draw_seed(rng) for name in KERNEL_SHAPES}
+    obs = ex1.call("ex1.build", seed=draw_seed(rng), resets=resets)
+    expected = {}
+    for name, seed in resets.items():
+        layer = lecture_layer(name)
+        torch.manual_seed(seed)
+        layer.reset_parameters()
+        expected[name] = {"weight": layer.weight.detach(), "bias": layer.bias.detach()}
+    return obs, expected
+
+
+def compute(name: str, x: torch.Tensor, weights: dict) -> torch.Tensor:
+    """What the lecture's layer ``name`` computes from ``x`` with ``weights``."""
+    w, b = weights[name]["weight"], weights[name]["bias"]
+    return F.conv2d(x, w, b) if name.startswith("conv") else F.linear(x, w, b)
+
+
+def stage(obs: dict, key: str) -> torch.Tensor | None:
+    return obs["stages"].get(key)
+
+
+def computed_by_its_layer(obs: dict, name: str, weights: dict) -> bool:
+    """The output seen at layer ``name`` is that layer's computation on the input seen there."""
+    seen_in, seen_out = stage(obs, f"{name}:in"), stage(obs, f"{name}:out")
+    if seen_in is None or seen_out is None:
+        return False
+    try:
+        want = compute(name, seen_in, weights)
+    except RuntimeError:
+        return False
+    return want.shape == seen_out.shape and torch.allclose(seen_out, want, atol=1e-4)
+
+
 @pytest.mark.points(4)
 def test_layers_have_the_lecture_kernel_shapes(ex1, rng):
     """Layer shapes: conv1 6x1x5x5, conv2 16x6x5x5, fc 256->120->84->10"""
-    layers = ex1.call("ex1.inspect", seed=draw_seed(rng))["layers"]
+    obs, expected = built(ex1, rng)
     for name, shape in KERNEL_SHAPES.items():
-        assert layers[name]["present"], f"LeNet needs a layer called self.{name} (names are fixed)."
-        got = layers[name]["weight"]
+        layer = obs["layers"].get(name)
+        assert layer is not None, f"LeNet needs a layer called self.{name} (names are fixed)."
+        got = None if layer["weight"] is None else list(layer["weight"].shape)
         assert got == shape, f"self.{name}.weight has shape {got}, expected {shape}. Hint: " + (
             f"check the in/out channels and the kernel size (5) of {name}."
             if name.startswith("conv")
             else f"check the in/out features of {name}; fc1 takes 16*4*4 = 256 inputs."
         )
-        assert layers[name]["bias"] == shape[:1], f"self.{name} needs a bias of shape {shape[:1]}."
+        bias = None if layer["bias"] is None else list(layer["bias"].shape)
+        assert bias == shape[:1], f"self.{name} needs a bias of shape {shape[:1]}."
+        kind = "nn.Conv2d" if name.startswith("conv") else "nn.Linear"
+        for p in ("weight", "bias"):
+            assert torch.equal(layer[p], expected[name][p]), (
+                f"self.{name} has the right shape but is not a {kind}: re-initialised with "
+                f"reset_parameters() it does not take a {kind}'s values. Hint: build each layer "
+                f"with {kind} in __init__."
+            )
 
 
 @pytest.mark.points(3)
 def test_parameter_count_is_44426(ex1, rng):
     """The net has 44,426 parameters"""
-    count = ex1.call("ex1.inspect", seed=draw_seed(rng))["parameters"]
+    obs, expected = built(ex1, rng)
+    params = [p for p in obs["parameters"] if p is not None]
+    count = sum(p.numel() for p in params)
     assert count == 44_426, (
         f"LeNet has {count:,} parameters, the lecture's has 44,426. Hint: every layer needs "
         "a bias, fc1 takes 16*4*4 = 256 inputs, and no extra layers."
     )
+    for name, values in expected.items():
+        for p, want in values.items():
+            assert any(q.shape == want.shape and torch.equal(q, want) for q in params), (
+                f"self.{name}.{p} is not among the net's parameters. Hint: assign each layer "
+                "to an attribute of the module in __init__ so that PyTorch registers it."
+            )
 
 
 STAGES = [
@@ -53,14 +117,32 @@ STAGES = [
 ]
 
 
+def traced(ex1, rng, batch: int, **extra) -> tuple[dict, dict, torch.Tensor]:
+    """A forward pass with this run's weights and images, every named layer's input and
+    output recorded; each layer's output is checked to be its computation on its input."""
+    weights, x = random_weights(rng), images(rng, batch)
+    obs = ex1.call("ex1.forward", seed=draw_seed(rng), x=x, weights=weights, hooks=True, **extra)
+    first = stage(obs, "conv1:in")
+    assert first is not None and torch.equal(first, x), (
+        "self.conv1 did not receive the input images as they are. Hint: conv1 is the first "
+        "layer and takes x unchanged."
+    )
+    for name in KERNEL_SHAPES:
+        assert computed_by_its_layer(obs, name, weights), (
+            f"self.{name} was not called during forward, or did not compute its usual "
+            f"result. Hint: call each layer once, as self.{name}(x), in forward."
+        )
+    return obs, weights, x
+
+
 @pytest.mark.points(3)
 @pytest.mark.parametrize("batch", [1, 7, 100])
 def test_sizes_after_each_stage_match_pen_and_paper(ex1, rng, batch):
     """Sizes after each stage: 6x24x24, 6x12x12, 16x8x8, 256, 120, 84, 10"""
-    obs = ex1.call("ex1.forward", seed=draw_seed(rng), x=images(rng, batch), hooks=True)
+    obs, _, _ = traced(ex1, rng, batch)
     for label, key, shape in STAGES:
         expected = [batch, *shape]
-        got = obs["shapes"].get(key)
+        got = list(stage(obs, key).shape)
         assert got == expected, (
             f"With a batch of {batch}, the tensor {label} has shape {got}, expected {expected}. "
             "Hint: 28-5+1 = 24 after a 5x5 conv, pooling halves; flatten with "
@@ -73,7 +155,8 @@ def test_sizes_after_each_stage_match_pen_and_paper(ex1, rng, batch):
 @pytest.mark.points(3)
 def test_forward_returns_raw_class_scores(ex1, rng):
     """forward returns raw scores (logits), not log-probabilities"""
-    out = ex1.call("ex1.forward", seed=draw_seed(rng), x=images(rng, 16))["out"]
+    obs, _, _ = traced(ex1, rng, 16)
+    out = obs["out"]
     assert out.dtype == torch.float32 and list(out.shape) == [16, 10], (
         f"forward returned {out.dtype} of shape {list(out.shape)}; expected float32 (16, 10)."
     )
@@ -82,12 +165,19 @@ def test_forward_returns_raw_class_scores(ex1, rng):
         "LeNet.forward already returns log-probabilities. Exercise 1 returns the raw scores of "
         "fc3; the log-softmax belongs to Exercise 2."
     )
+    assert torch.allclose(out, stage(obs, "fc3:out"), atol=1e-6), (
+        "forward does not return what self.fc3 computed. Hint: return fc3's output as it is, "
+        "with no activation after it."
+    )
 
 
 @pytest.mark.points(3)
 def test_samples_in_a_batch_do_not_affect_each_other(ex1, rng):
     """Each sample's output is independent of the rest of the batch"""
-    obs = ex1.call("ex1.forward", seed=draw_seed(rng), x=images(rng, 8), per_sample=True)
+    obs, _, _ = traced(ex1, rng, 8, per_sample=True)
+    assert torch.allclose(obs["out"], stage(obs, "fc3:out"), atol=1e-6), (
+        "forward does not return what self.fc3 computed. Hint: return fc3's output as it is."
+    )
     assert torch.allclose(obs["out"], obs["single"], atol=1e-5), (
         "A sample's scores change with the other samples in its batch. Hint: flatten with "
         "torch.flatten(x, 1) or x.view(x.size(0), -1), never x.view(-1, 256) on the wrong axis."

@@ -310,35 +310,62 @@ def test_a_correct_submission_written_differently_scores_the_whole_fast_tier():
     assert report.score == FAST_MAX, failed(report)
 
 
-# --- a known gap: observations forged on the worker's own reply pipe ----------------------
+# --- 3b. bringing observations: answers forged on the worker's own reply pipe --------------
 
 FORGER = '''
-"""No LeNet at all: at import, find the worker's reply pipe and the request in its frames,
-and answer the structural probe with the lecture's shapes."""
-import json, os, sys
+"""No LeNet and no training loop: at import, find the worker's reply pipe and the request in
+its frames, and answer every probe with the observation the tests look for: the lecture's
+shapes, tensors of the right sizes, made-up epoch records, untrained weights."""
+import os, sys
+import torch
+from lenet_course.grading import probes, protocol
+
+SHAPES = {"conv1": [6, 1, 5, 5], "conv2": [16, 6, 5, 5], "fc1": [120, 256], "fc2": [84, 120],
+          "fc3": [10, 84]}
+STAGES = {"conv1:out": [6, 24, 24], "conv2:in": [6, 12, 12], "conv2:out": [16, 8, 8],
+          "fc1:in": [256], "fc1:out": [120], "fc2:in": [120], "fc2:out": [84], "fc3:in": [84],
+          "fc3:out": [10]}
+
+
+def answer(op, args):
+    if op == "ex1.build":
+        layers = {k: {"weight": torch.rand(v), "bias": torch.rand(v[:1])} for k, v in SHAPES.items()}
+        return {"layers": layers, "parameters": [t for l in layers.values() for t in l.values()]}
+    if op == "ex1.forward":
+        x = args["x"]
+        stages = {k: torch.rand(len(x), *v) for k, v in STAGES.items()}
+        stages["conv1:in"] = x
+        return {"out": stages["fc3:out"], "stages": stages, "single": stages["fc3:out"]}
+    if op == "ex3.train":
+        net = probes.build_net(args["spec"], args["seed"])
+        records = [{"is_record": True, "type": "EpochRecord", "epoch": e + 1,
+                    "train_loss": 2.3 - 0.2 * e, "test_accuracy": 60.0 + e, "seconds": 0.5}
+                   for e in range(args["epochs"])]
+        return {"records": records, "weights": probes.named_weights(net)}
+    if op == "ex3.evaluate":
+        return {"value": 50.0, "float": 50.0}
+    return None
+
 
 frame = sys._getframe()
 while frame is not None:
     seen = frame.f_locals
     if "replies" in seen and isinstance(seen.get("request"), dict):
         request = seen["request"]
-        if request.get("op") == "ex1.inspect":
-            shapes = {"conv1": [6, 1, 5, 5], "conv2": [16, 6, 5, 5], "fc1": [120, 256],
-                      "fc2": [84, 120], "fc3": [10, 84]}
-            layers = {k: {"present": True, "weight": v, "bias": v[:1]} for k, v in shapes.items()}
-            reply = {"id": request["id"], "ok": True, "value": {"layers": layers, "parameters": 44426}}
-            os.write(seen["replies"], (json.dumps(reply) + "\\n").encode())
+        value = answer(request["op"], protocol.decode(request.get("args", {})))
+        if value is not None:
+            reply = {"id": request["id"], "ok": True, "value": protocol.encode(value)}
+            protocol.write_all(seen["replies"], protocol.dumps(reply))
             os._exit(0)
     frame = frame.f_back
 '''
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: code that reads the worker's frames can answer a structural or "
-    "behavioural probe itself on the worker's reply pipe; only tests whose expected value "
-    "needs the computation (forward passes, Adam steps, replays, accuracies) resist it",
-)
-def test_an_observation_forged_on_the_reply_pipe_earns_nothing(submission):
-    report = fast_grade(submission(replace={"ex1_lenet": FORGER}, drop=OTHER_THAN["ex1_lenet"]))
-    assert points(report, "ex1_lenet") == 0, failed(report)
+@pytest.mark.parametrize("exercise", ["ex1_lenet", "ex3_train"])
+def test_observations_forged_on_the_reply_pipe_earn_nothing(submission, untouched, exercise):
+    """The worker runs the kit's probe code next to the student's, so a submission can write
+    its own answers on the reply pipe; a forged answer holds no computed values, and every
+    test needs them: the layers' values from seeded re-initialisation, each layer's output
+    from its input, the judge's own loss of the returned weights."""
+    report = fast_grade(submission(replace={exercise: FORGER}, drop=OTHER_THAN[exercise]))
+    assert points(report, exercise) == 0, failed(report)
