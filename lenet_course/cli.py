@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -237,6 +239,32 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_executor(args: argparse.Namespace, out: Path):
+    """None for threads here, else a submitit executor with the flags' resources."""
+    if args.executor == "threads":
+        if args.no_wait:
+            raise UserError("--no-wait needs --executor slurm: threads here always wait.")
+        return None
+    if args.no_wait and args.executor != "slurm":
+        raise UserError("--no-wait needs --executor slurm: local jobs end with this command.")
+    from lenet_course.grading.cluster import ClusterConfig, make_executor
+
+    sbatch = []
+    for option in args.sbatch:
+        name, sep, value = option.partition("=")
+        if not sep or not name:
+            raise UserError(f"--sbatch {option!r}: write NAME=VALUE, e.g. --sbatch qos=teaching")
+        sbatch.append((name.lstrip("-"), value))
+    data = args.data or os.environ.get("LENET_DATA")
+    config = ClusterConfig(
+        kind=args.executor, max_running=args.max_running, gpus=args.gpus, cpus=args.cpus,
+        mem_gb=args.mem_gb, time_min=args.time_min, partition=args.partition,
+        account=args.account, sbatch=tuple(sbatch),
+        data_root=str(Path(data).resolve()) if data else None,
+    )  # fmt: skip
+    return make_executor(config, out.resolve() / ".submitit")
+
+
 def cmd_grade_all(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
@@ -244,20 +272,34 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
 
     console = _console()
     folder, out = Path(args.folder), Path(args.out)
-    total = len(students(folder))
+    total = len(args.student) or len(students(folder))
+    executor = _cluster_executor(args, out)
+    limits = _limits_from(args)
+    if executor is not None:  # one exercise at a time inside each job: the measured memory
+        limits = dataclasses.replace(limits, jobs=1, threads=args.cpus)
     with Progress(console=console) as progress:
-        task = progress.add_task("grading", total=total)
+        task = progress.add_task(f"grading ({args.executor})", total=total)
 
         def done(outcome) -> None:
             progress.advance(task)
             progress.console.print(f"{outcome.student}: {outcome.status}")
 
         outcomes = grade_all(
-            folder, out, _limits_from(args), jobs=args.jobs, force=args.force,
-            full=not args.fast, data_root=args.data, on_done=done,
+            folder, out, limits, jobs=args.jobs, force=args.force, full=not args.fast,
+            data_root=args.data, executor=executor, wait=not args.no_wait,
+            only=tuple(args.student), on_done=done,
         )  # fmt: skip
     errors = [o for o in outcomes if o.status.startswith("error")]
-    console.print(f"Gradebook: {out / 'gradebook.csv'} ({total} students, {len(errors)} errors)")
+    waiting = [o for o in outcomes if o.status.startswith(("submitted", "pending"))]
+    console.print(
+        f"Gradebook: {out / 'gradebook.csv'}; class report: {out / 'report.html'} "
+        f"({total} students, {len(errors)} errors)"
+    )
+    if waiting:
+        console.print(
+            f"{len(waiting)} students still have jobs queued or running; run the same "
+            "command again later to collect them."
+        )
     return 1 if errors else 0  # each student's status is in the gradebook either way
 
 
@@ -434,6 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", default=None, help="also write JUnit XML here")
     p.add_argument("--data", default=None, help="MNIST folder (default: $LENET_DATA)")
     p.add_argument("--fast", action="store_true", help="skip the 10-epoch training test (0 points)")
+    p.add_argument(
+        "--jobs", type=int, default=2,
+        help="exercises graded at once (default 2; 1 keeps the memory peak lowest)",
+    )  # fmt: skip
     _add_limit_flags(p)
     p.set_defaults(func=cmd_grade)
 
@@ -444,6 +490,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="regrade students already graded")
     p.add_argument("--fast", action="store_true", help="skip the 10-epoch training test (0 points)")
     p.add_argument("--data", default=None, help="MNIST folder (default: $LENET_DATA)")
+    p.add_argument(
+        "--student", action="append", default=[], metavar="NAME",
+        help="grade only this student's subfolder (repeatable; e.g. one per Kubernetes pod)",
+    )  # fmt: skip
+    p.add_argument(
+        "--executor", choices=("threads", "local", "slurm"), default="threads",
+        help="where each student's grade runs: threads here (default), submitit's local "
+        "executor, or Slurm (needs pip install 'lenet-course[slurm]')",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-running", type=int, default=8, help="local/slurm: jobs at once (default 8)"
+    )
+    p.add_argument(
+        "--no-wait", action="store_true", help="slurm: submit and return; rerun to collect"
+    )
+    g = p.add_argument_group("resources per student job (local/slurm; see docs/benchmarks.md)")
+    g.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
+    g.add_argument("--cpus", type=int, default=2, help="CPUs per job (default 2)")
+    g.add_argument("--mem-gb", type=int, default=3, help="memory per job in GB (default 3)")
+    g.add_argument(
+        "--time-min", type=int, default=20, help="wall time per job in minutes (default 20)"
+    )
+    g.add_argument("--partition", default=None, help="Slurm partition")
+    g.add_argument("--account", default=None, help="Slurm account")
+    g.add_argument(
+        "--sbatch", action="append", default=[], metavar="NAME=VALUE",
+        help="another sbatch option, repeatable (e.g. --sbatch qos=teaching)",
+    )  # fmt: skip
     _add_limit_flags(p)
     p.set_defaults(func=cmd_grade_all)
 

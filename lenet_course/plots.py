@@ -104,3 +104,32 @@ def save_all(history: History, out: Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return [save_figure(make(history), out / name) for name, make in FIGURES.items()]
+
+
+# --- a class at a glance (grade-all's class report) --------------------------------------
+
+
+def score_histogram_figure(totals: list[int], max_score: int) -> Figure:
+    """How many students reached each total score."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = list(range(0, max_score + 6, 5))
+    ax.hist(totals, bins=bins, color="#4C72B0", edgecolor="white")
+    ax.set_xlabel(f"total score (of {max_score})")
+    ax.set_ylabel("students")
+    ax.set_title(f"Total scores ({len(totals)} students graded)")
+    ax.set_xlim(0, max_score + 5)
+    fig.tight_layout()
+    return fig
+
+
+def pass_rate_figure(rates: dict[str, float]) -> Figure:
+    """The share of students passing each graded test, hardest at the top."""
+    names = sorted(rates, key=lambda n: rates[n], reverse=True)
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(names) + 1.2)))
+    ax.barh(range(len(names)), [100 * rates[n] for n in names], color="#55A868")
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("students passing (%)")
+    ax.set_title("Pass rate of each test")
+    fig.tight_layout()
+    return fig

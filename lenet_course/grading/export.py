@@ -24,7 +24,9 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 export PATH="$ROOT/venv/bin:$PATH"
 export LENET_DATA="${LENET_DATA:-$ROOT/mnist}"
 mkdir -p "$ROOT/results"
-lenet-course grade "$ROOT/submission" --out "$ROOT/results/results.json" "$@"
+# One exercise at a time: a full grade then peaks at about 1.6 GB (docs/benchmarks.md), so
+# pick a container with 2 GB or more and an autograder timeout of 10 minutes or more.
+lenet-course grade "$ROOT/submission" --out "$ROOT/results/results.json" --jobs 1 "$@"
 """
 
 INCLUDE = ("pyproject.toml", "README.md", "lenet_course", "tests")

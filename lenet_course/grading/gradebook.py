@@ -1,4 +1,10 @@
-"""Grade a whole class: one subfolder per student, in parallel, resumable."""
+"""Grade a whole class: one subfolder per student, resumable, on this machine or a cluster.
+
+Each student is one picklable unit of work, :func:`grade_one`, which grades the submission
+and writes that student's reports. An executor decides where the units run: a thread pool
+here (the default), or submitit's local or Slurm executor (:mod:`lenet_course.grading.cluster`).
+The gradebook is built afterwards from the grader's own ``report.json`` files.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +18,43 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lenet_course.errors import UserError
-from lenet_course.grading.reports import atomic_write, write_gradescope
+from lenet_course.grading.reports import atomic_write, write_class_report, write_gradescope
 from lenet_course.grading.runner import GraderError, Limits, fingerprint, grade
 from lenet_course.targets import EXERCISES
 
 REPORT = "report.json"  # the grader's own record of one student, beside results.json
+PENDING = "pending.json"  # cluster jobs submitted and not yet collected: student -> job
 
 
 @dataclass
 class Outcome:
     student: str
-    status: str  # graded | skipped | error: ...
+    status: str  # graded | skipped | pending (job N) | submitted (job N) | error: ...
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything one student's grade needs, as plain picklable values."""
+
+    submission: str
+    out: str
+    limits: Limits
+    full: bool
+    data_root: str | None
+
+
+def grade_one(task: Task) -> Outcome:
+    """Grade one submission and write its ``results.json`` and ``report.json``. Module-level
+    and picklable, so an executor can run it in another process or on another machine."""
+    sub = Path(task.submission)
+    dest = Path(task.out) / sub.name
+    try:
+        report = grade(sub, task.limits, full=task.full, data_root=task.data_root)
+    except (GraderError, UserError, OSError) as exc:
+        return Outcome(sub.name, f"error: {exc}".splitlines()[0])
+    write_gradescope(report, dest / "results.json")
+    atomic_write(dest / REPORT, json.dumps(report.to_dict(), indent=1))
+    return Outcome(sub.name, "graded")
 
 
 def students(folder: Path) -> list[Path]:
@@ -52,6 +84,14 @@ def read_report(path: Path) -> dict | None:
         return None
 
 
+def _read_pending(out: Path) -> dict:
+    try:
+        pending = json.loads((out / PENDING).read_text())
+        return pending if isinstance(pending, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def grade_all(
     folder: Path,
     out: Path,
@@ -61,58 +101,112 @@ def grade_all(
     force: bool = False,
     full: bool = True,
     data_root=None,
+    executor=None,
+    wait: bool = True,
+    only: tuple[str, ...] = (),
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Grade every student subfolder into ``out/STUDENT/results.json`` and ``report.json``,
-    then write ``out/gradebook.csv``. A student is skipped when ``report.json`` holds a
-    grade of the same files (unless ``force``); a failed or timed-out submission never
-    stops the batch. Student code never sees ``out``: it runs in the jail."""
+    then write ``out/gradebook.csv``, ``gradebook-canvas.csv`` and the class report.
+
+    A student is skipped first when ``report.json`` holds a grade of the same files (unless
+    ``force``), or when a cluster job for the same files is still running. The rest run on
+    ``executor`` (a submitit executor; None: ``jobs`` threads here); ``only`` names the
+    students to grade this time (all when empty). With ``wait=False``
+    the jobs are submitted and recorded in ``pending.json``; running again later collects
+    them. A failed or timed-out submission never stops the batch. Student code never sees
+    ``out``: it runs in the jail.
+    """
     out = Path(out)
-    # Parallelism is across students here; they share the cores.
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    per_submission = replace(limits or Limits(), jobs=1, threads=threads)
-
-    def one(sub: Path) -> Outcome:
-        previous = read_report(out / sub.name / REPORT)
-        if previous and not force and previous["fingerprint"] == fingerprint(sub):
-            return Outcome(sub.name, "skipped")
-        try:
-            report = grade(sub, per_submission, full=full, data_root=data_root)
-        except (GraderError, UserError, OSError) as exc:
-            return Outcome(sub.name, f"error: {exc}".splitlines()[0])
-        write_gradescope(report, out / sub.name / "results.json")
-        atomic_write(out / sub.name / REPORT, json.dumps(report.to_dict(), indent=1))
-        return Outcome(sub.name, "graded")
-
+    out.mkdir(parents=True, exist_ok=True)
+    if executor is None:  # parallelism is across students here; they share the cores
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        limits = replace(limits or Limits(), jobs=1, threads=threads)
+    limits = limits or Limits()
+    pending = _read_pending(out)
     outcomes: list[Outcome] = []
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(one, sub) for sub in students(folder)]
-        for fut in as_completed(futures):
-            outcome = fut.result()
-            outcomes.append(outcome)
-            if on_done:
-                on_done(outcome)
-    write_gradebook(out, {o.student: o.status for o in outcomes})
+    tasks: list[Task] = []
+
+    def finish(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if on_done:
+            on_done(outcome)
+
+    subs = students(folder)
+    unknown = sorted(set(only) - {s.name for s in subs})
+    if unknown:
+        raise UserError(f"no student folder named {', '.join(unknown)} in {folder}.")
+    for sub in subs:
+        if only and sub.name not in only:
+            continue
+        fp = fingerprint(sub)
+        previous = read_report(out / sub.name / REPORT)
+        if previous and not force and previous["fingerprint"] == fp:
+            finish(Outcome(sub.name, "skipped"))
+            continue
+        job = pending.get(sub.name)
+        if job and job.get("fingerprint") == fp and executor is not None and not force:
+            from lenet_course.grading.cluster import job_running
+
+            if job_running(executor, job["job"]):
+                finish(Outcome(sub.name, f"pending (job {job['job']})"))
+                continue
+        tasks.append(
+            Task(str(sub), str(out), limits, full, None if data_root is None else str(data_root))
+        )
+
+    if executor is None:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for fut in as_completed([pool.submit(grade_one, t) for t in tasks]):
+                finish(fut.result())
+    elif tasks:
+        from lenet_course.grading.cluster import run_jobs
+
+        submitted = run_jobs(executor, grade_one, tasks, wait=wait, on_done=finish)
+        for task, job_id in submitted.items():
+            pending[Path(task).name] = {"job": job_id, "fingerprint": fingerprint(Path(task))}
+    for o in outcomes:
+        if o.status in ("graded", "skipped") or o.status.startswith("error"):
+            pending.pop(o.student, None)
+    atomic_write(out / PENDING, json.dumps(pending, indent=1))
+    statuses = {o.student: o.status for o in outcomes}
+    write_gradebook(out, statuses)
+    write_class_report(out, statuses, class_rows(out, statuses))
     return sorted(outcomes, key=lambda o: o.student)
 
 
-def write_gradebook(out: Path, statuses: dict[str, str]) -> Path:
-    """``gradebook.csv``: student, points per exercise, total, status (from report.json)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["student", *EXERCISES, "total", "status"])
-    for student in sorted(statuses):
-        status = statuses[student]
+def class_rows(out: Path, statuses: dict[str, str]) -> dict[str, dict | None]:
+    """Each student's report as the grader wrote it, or None where there is none to trust."""
+    rows = {}
+    for student, status in statuses.items():
         report = read_report(out / student / REPORT)
-        if report is not None and not status.startswith("error"):
+        rows[student] = None if status.startswith(("error", "pending", "submitted")) else report
+    return rows
+
+
+def write_gradebook(out: Path, statuses: dict[str, str]) -> Path:
+    """``gradebook.csv`` (student, points per exercise, total, status) and
+    ``gradebook-canvas.csv`` (Canvas's grade-import layout), both from report.json."""
+    buf, canvas = io.StringIO(), io.StringIO()
+    writer, lms = csv.writer(buf), csv.writer(canvas)
+    writer.writerow(["student", *EXERCISES, "total", "status"])
+    lms.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "LeNet lab"])
+    rows = class_rows(out, statuses)
+    possible = max((r["max_score"] for r in rows.values() if r is not None), default=100)
+    lms.writerow(["Points Possible", "", "", "", "", possible])
+    for student, report in sorted(rows.items()):
+        status = statuses[student]
+        if report is not None:
             per = {
                 e: sum(t["score"] for t in report["tests"] if t["exercise"] == e) for e in EXERCISES
             }
             if status == "skipped":
                 status = "graded (earlier run)"
             writer.writerow([student, *per.values(), sum(per.values()), status])
+            lms.writerow(["", "", "", student, "", sum(per.values())])
         else:
             writer.writerow([student, *[""] * len(EXERCISES), "", status])
     path = out / "gradebook.csv"
     atomic_write(path, buf.getvalue())
+    atomic_write(out / "gradebook-canvas.csv", canvas.getvalue())
     return path

@@ -84,3 +84,69 @@ def junit(report: GradeReport) -> str:
 
 def write_junit(report: GradeReport, path: Path) -> None:
     atomic_write(path, junit(report))
+
+
+# --- the class report grade-all writes -----------------------------------------------------
+
+
+def class_summary(statuses: dict[str, str], rows: dict[str, dict | None]) -> dict:
+    """Totals, each test's pass rate, and the students an instructor must look at, from
+    the grader's own reports (``rows``: student -> report, None where there is none)."""
+    graded = {s: r for s, r in rows.items() if r is not None}
+    totals = {s: sum(t["score"] for t in r["tests"]) for s, r in graded.items()}
+    counts: dict[str, list[int]] = {}
+    for report in graded.values():
+        for t in report["tests"]:
+            if t["status"] != "skipped":
+                name = t["nodeid"].split("::")[-1]
+                counts.setdefault(name, []).append(t["status"] == "passed")
+    trouble = {s: st for s, st in statuses.items() if not st.startswith(("graded", "skipped"))}
+    for s, r in graded.items():
+        timed_out = [t for t in r["tests"] if "time limit" in t.get("message", "")]
+        if timed_out:
+            trouble[s] = f"{len(timed_out)} test(s) hit a time limit"
+    return {
+        "totals": totals,
+        "max_score": max((r["max_score"] for r in graded.values()), default=100),
+        "pass_rates": {n: sum(v) / len(v) for n, v in counts.items()},
+        "trouble": dict(sorted(trouble.items())),
+    }
+
+
+def write_class_report(out: Path, statuses: dict[str, str], rows: dict[str, dict | None]) -> Path:
+    """``report.html`` with ``scores.png`` and ``pass-rates.png`` beside it."""
+    import html
+
+    from lenet_course.plots import pass_rate_figure, save_figure, score_histogram_figure
+
+    summary = class_summary(statuses, rows)
+    out = Path(out)
+    images = []
+    if summary["totals"]:
+        totals = list(summary["totals"].values())
+        save_figure(score_histogram_figure(totals, summary["max_score"]), out / "scores.png")
+        images.append("scores.png")
+    if summary["pass_rates"]:
+        save_figure(pass_rate_figure(summary["pass_rates"]), out / "pass-rates.png")
+        images.append("pass-rates.png")
+    totals = summary["totals"]
+    mean = sum(totals.values()) / len(totals) if totals else 0.0
+    trouble = (
+        "".join(
+            f"<li><b>{html.escape(s)}</b>: {html.escape(why)}</li>"
+            for s, why in summary["trouble"].items()
+        )
+        or "<li>none</li>"
+    )
+    body = (
+        "<!doctype html><meta charset='utf-8'><title>LeNet lab: class report</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}</style>"
+        f"<h1>LeNet lab: class report</h1><p>{len(statuses)} students; {len(totals)} graded; "
+        f"mean total {mean:.1f} of {summary['max_score']}.</p>"
+        + "".join(f"<p><img src='{name}' alt='{name}'></p>" for name in images)
+        + f"<h2>Grader errors and time limits</h2><ul>{trouble}</ul>"
+        "<p>Per-student points: gradebook.csv. Each student's feedback: STUDENT/results.json.</p>"
+    )
+    path = out / "report.html"
+    atomic_write(path, body)
+    return path

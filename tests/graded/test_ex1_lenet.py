@@ -25,7 +25,11 @@ KERNEL_SHAPES = {
 
 def lecture_layer(name: str) -> nn.Module:
     shape = KERNEL_SHAPES[name]
-    return nn.Conv2d(shape[1], shape[0], shape[2]) if len(shape) == 4 else nn.Linear(shape[1], shape[0])
+    return (
+        nn.Conv2d(shape[1], shape[0], shape[2])
+        if len(shape) == 4
+        else nn.Linear(shape[1], shape[0])
+    )
 
 
 def built(ex1, rng) -> tuple[dict, dict]:

@@ -368,7 +368,10 @@ def mnist_run(ex3_mnist, grading_seed, mnist_root) -> dict:
     try:
         load_named_weights(net, obs["weights"])
     except (KeyError, ValueError) as exc:
-        return {"fault": fault, "error": f"the trained net's weights do not fit the lecture's LeNet ({exc})."}
+        return {
+            "fault": fault,
+            "error": f"the trained net's weights do not fit the lecture's LeNet ({exc}).",
+        }
     x, y = data.load_split(mnist_root, train=False)
     loader = data.TensorLoader(
         data.to_inputs(x), torch.tensor(perm)[y], batch_size=1000, shuffle=False
