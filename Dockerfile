@@ -1,12 +1,17 @@
-# lenet-course on a CUDA-enabled PyTorch runtime, pinned by tag. MNIST is baked in at build
+# lenet-course on the CUDA build of the torch that CI tests, pinned by version. MNIST is baked in at build
 # time, so grading and validation need no network:
 #   docker build -t lenet-course .
 #   docker run --rm --gpus all --network none lenet-course            # nox -s validate
 # Grading jails student code only when the grader starts as root (see README, "Trust"):
 #   docker run --rm --gpus all --network none --user 0 --cap-add SYS_ADMIN \
 #     --security-opt seccomp=unconfined --security-opt apparmor=unconfined ... lenet-course grade ...
-FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
+# The torch that CI tests, installed from PyPI: its Linux wheels bring the CUDA 13.0 runtime
+# and cuDNN as pip packages, so the host needs only an NVIDIA driver for CUDA 13 (580 or
+# newer). tests/integration/test_dockerfile.py keeps TORCH_VERSION equal to CI's torch.
+FROM python:3.11-slim-bookworm
 
+ARG TORCH_VERSION=2.14.1
+ARG TORCHVISION_VERSION=0.29.1
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     MPLBACKEND=Agg \
@@ -17,6 +22,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN apt-get update \
     && apt-get install -y --no-install-recommends bubblewrap util-linux \
     && rm -rf /var/lib/apt/lists/*
+
+RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}"
 
 WORKDIR /opt/lenet-course
 COPY . .

@@ -30,10 +30,24 @@ def test_baked_data_path_is_where_the_kit_reads(monkeypatch):
     assert data.resolve_root(None) == Path(env)
 
 
-def test_image_is_a_pinned_cuda_runtime_and_drops_root():
+def test_image_pins_its_base_and_drops_root():
     base = re.search(r"^FROM (\S+)", DOCKERFILE, re.M).group(1)
-    assert "cuda" in base and ":" in base and not base.endswith(":latest")
+    assert ":" in base and not base.endswith(":latest"), base
     assert re.search(r"^USER (?!root|0\b)", DOCKERFILE, re.M)
+
+
+def test_image_installs_the_torch_that_ci_tests():
+    """The image's torch is the version this suite runs on (CI installs 2.14.1), as a CUDA
+    build: PyPI's Linux wheels of that version carry the CUDA runtime."""
+    import torch
+    import torchvision
+
+    pins = dict(re.findall(r"^ARG (TORCH(?:VISION)?_VERSION)=(\S+)", DOCKERFILE, re.M))
+    assert pins.get("TORCH_VERSION") == torch.__version__.split("+")[0], (
+        f"the Dockerfile installs torch {pins.get('TORCH_VERSION')}, CI tests {torch.__version__}"
+    )
+    assert pins.get("TORCHVISION_VERSION") == torchvision.__version__.split("+")[0]
+    assert re.search(r'pip install [^\n]*"torch==\$\{TORCH_VERSION\}"', DOCKERFILE)
 
 
 def test_readme_documents_docker_build_and_offline_gpu_runs():
