@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lenet_course.errors import UserError
+from lenet_course.files import atomic_write
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<message>.*?))?\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
@@ -104,7 +105,7 @@ def make_exercises(solutions: Path, exercises: Path) -> list[Path]:
     for name, text in rendered.items():
         path = exercises / name
         if not path.exists() or path.read_text() != text:
-            path.write_text(text)
+            atomic_write(path, text)
         written.append(path)
     return written
 

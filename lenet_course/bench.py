@@ -12,11 +12,8 @@ import torch
 
 from lenet_course import data
 from lenet_course.engine import (
-    CudaGraphStep,
     TrainConfig,
-    cuda_graph_blocker,
-    eager_step,
-    make_optimizer,
+    make_step,
     place_model,
     resolve_device,
     synchronize,
@@ -31,18 +28,10 @@ def epoch_runner(
     """Set up model, optimiser and loader for ``config``, run ``warmup_batches`` steps, and
     return a function that trains one full epoch and returns ``(mean loss, seconds)``."""
     device = resolve_device(config.device)
-    train, _ = data.make_loaders(
-        root, loader=config.loader, batch_size=config.batch_size, seed=config.seed, device=device
-    )
+    train, _ = data.make_loaders(root, config, device)
     torch.manual_seed(config.seed)
     model = place_model(model_factory(), device).train()
-    graph = config.cuda_graph and cuda_graph_blocker(train, device, config.batch_size) is None
-    optimizer = make_optimizer(model, config, capturable=graph)
-    step = (
-        CudaGraphStep(model, optimizer, next(iter(train)))
-        if graph
-        else eager_step(model, optimizer)
-    )
+    step, _ = make_step(model, config, device, train)  # the CUDA-graph fallback as in fit()
     for inputs, labels in itertools.islice(train, warmup_batches):
         step(inputs.to(device), labels.to(device))
     synchronize(device)

@@ -113,7 +113,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from lenet_course import data
     from lenet_course.bench import compare_loaders
 
-    args.epochs = 1
     config = _config_from(args)
     root = data.prepare(args.data, download=not args.no_download)
     if args.repeats < 1:
@@ -186,13 +185,24 @@ def _limits_from(args: argparse.Namespace):
     )
 
 
+def _grading_data(args: argparse.Namespace, full: bool) -> str | None:
+    """MNIST for a full grade, found or downloaded here (--no-download forbids it); the fast
+    tier reads no MNIST."""
+    if not full:
+        return args.data
+    from lenet_course import data
+
+    return str(data.prepare(args.data, download=not args.no_download))
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     console = _console()
     tier = "full (with the 10-epoch training)" if args.full else "fast (no 10-epoch training)"
     console.print(f"Checking {args.target}: {tier} tier. Use --full for everything.")
     report = _grade_with_progress(
-        console, _target_folder(args.target), _limits_from(args), full=args.full, data=args.data
-    )
+        console, _target_folder(args.target), _limits_from(args), full=args.full,
+        data=_grading_data(args, args.full),
+    )  # fmt: skip
     print_report(console, report)
     return 0
 
@@ -229,8 +239,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     console = _console()
     report = _grade_with_progress(
-        console, Path(args.submission), _limits_from(args), full=not args.fast, data=args.data
-    )
+        console, Path(args.submission), _limits_from(args), full=not args.fast,
+        data=_grading_data(args, not args.fast),
+    )  # fmt: skip
     write_gradescope(report, Path(args.out))
     if args.junit:
         write_junit(report, Path(args.junit))
@@ -286,7 +297,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
 
         outcomes = grade_all(
             folder, out, limits, jobs=args.jobs, force=args.force, full=not args.fast,
-            data_root=args.data, executor=executor, wait=not args.no_wait,
+            data_root=_grading_data(args, not args.fast), executor=executor, wait=not args.no_wait,
             only=tuple(args.student), on_done=done,
         )  # fmt: skip
     errors = [o for o in outcomes if o.status.startswith("error")]
@@ -345,7 +356,9 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         f"false alarms: {len(s['false_alarms'])}/{s['variants']}"
     )
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(s, indent=1))
+        from lenet_course.files import atomic_write
+
+        atomic_write(Path(args.json_out), json.dumps(s, indent=1))
     return 0 if not s["survivors"] and not s["false_alarms"] else 1
 
 
@@ -353,9 +366,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from lenet_course.validate import validate
 
     console = _console()
+    from lenet_course.engine import TrainConfig
+
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     result = validate(
-        Path(args.out), allow_cpu=args.allow_cpu, data_root=args.data, epochs=args.epochs,
-        on_step=lambda msg: console.print(f"[bold]validate:[/] {msg}"),
+        Path(args.out), allow_cpu=args.allow_cpu, data_root=args.data, config=config,
+        download=not args.no_download, on_step=lambda msg: console.print(f"[bold]validate:[/] {msg}"),
     )  # fmt: skip
     for t in result.timings:
         acc = f", {t.accuracy:.2f}%" if t.accuracy is not None else ""
@@ -411,12 +427,44 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_training_flags(p: argparse.ArgumentParser, *, epochs: int = 10) -> None:
-    p.add_argument("--epochs", type=int, default=epochs, help="passes over the training set")
-    p.add_argument("--batch-size", type=int, default=100, help="samples per step (default 100)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling")
-    p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:N")
+def _add_recipe_flags(p: argparse.ArgumentParser, *, epochs: bool = True) -> None:
+    """The lecture's recipe, each default taken from :class:`TrainConfig`; ``epochs=False``
+    for commands that time single epochs (no --epochs for them to ignore)."""
+    from lenet_course.engine import TrainConfig
+
+    d = TrainConfig()
+    if epochs:
+        p.add_argument(
+            "--epochs",
+            type=int,
+            default=d.epochs,
+            help=f"passes over the training set (default {d.epochs})",
+        )
+    else:
+        p.set_defaults(epochs=1)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help=f"samples per step (default {d.batch_size})",
+    )
+    p.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate (default {d.lr:g})")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help=f"seed for weights and shuffling (default {d.seed})",
+    )
+
+
+def _add_training_flags(p: argparse.ArgumentParser, *, epochs: bool = True) -> None:
+    """Recipe, device and data flags."""
+    from lenet_course.engine import TrainConfig
+
+    _add_recipe_flags(p, epochs=epochs)
+    p.add_argument(
+        "--device", default=TrainConfig().device, help="auto (cuda if present), cpu, cuda, cuda:N"
+    )
     _add_data_flags(p)
 
 
@@ -448,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("bench", help="time one epoch: torchvision DataLoader vs the tensor loader")
-    _add_training_flags(p, epochs=1)
+    _add_training_flags(p, epochs=False)
     p.add_argument("--warmup", type=int, default=20, help="batches run before the clock starts")
     p.add_argument(
         "--repeats", type=int, default=3, help="epochs timed per path; the median counts"
@@ -466,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--target", default="exercises", help="exercises (default), solutions or a folder"
     )
     p.add_argument("--full", action="store_true", help="also run the 10-epoch MNIST training test")
-    p.add_argument("--data", default=None, help="MNIST folder (for --full)")
+    _add_data_flags(p)
     _add_limit_flags(p)
     p.set_defaults(func=cmd_check)
 
@@ -474,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("submission", help="folder holding ex1_lenet.py ... ex4_kernels.py")
     p.add_argument("--out", default="results.json", help="results.json to write")
     p.add_argument("--junit", default=None, help="also write JUnit XML here")
-    p.add_argument("--data", default=None, help="MNIST folder (default: $LENET_DATA)")
+    _add_data_flags(p)
     p.add_argument("--fast", action="store_true", help="skip the 10-epoch training test (0 points)")
     p.add_argument(
         "--jobs", type=int, default=2,
@@ -489,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="submissions graded at once")
     p.add_argument("--force", action="store_true", help="regrade students already graded")
     p.add_argument("--fast", action="store_true", help="skip the 10-epoch training test (0 points)")
-    p.add_argument("--data", default=None, help="MNIST folder (default: $LENET_DATA)")
+    _add_data_flags(p)
     p.add_argument(
         "--student", action="append", default=[], metavar="NAME",
         help="grade only this student's subfolder (repeatable; e.g. one per Kubernetes pod)",
@@ -542,8 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="instructors: validate the kit on a GPU and write a report")
     p.add_argument("--out", default="validation", help="folder for validation.json/.md")
     p.add_argument("--allow-cpu", action="store_true", help="run without a GPU (CPU report)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs per timed training path")
-    p.add_argument("--data", default=None, help="MNIST folder (default: $LENET_DATA)")
+    _add_recipe_flags(p)
+    _add_data_flags(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("data", help="download MNIST if absent and verify the four files")

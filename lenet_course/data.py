@@ -297,15 +297,10 @@ def torchvision_loaders(
     return train, test
 
 
-def make_loaders(
-    root: Path,
-    *,
-    loader: str = "tensor",
-    batch_size: int = 100,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-):
-    """``(train, test)`` loaders for ``loader`` in :data:`LOADERS`."""
+def make_loaders(root: Path, config, device: str | torch.device = "cpu"):
+    """``(train, test)`` loaders for a training config (its ``loader``, ``batch_size`` and
+    ``seed``; see :class:`~lenet_course.engine.TrainConfig`) on ``device``."""
+    loader, batch_size, seed = config.loader, config.batch_size, config.seed
     if loader == "tensor":
         return tensor_loaders(root, batch_size=batch_size, seed=seed, device=device)
     if loader == "torchvision":

@@ -21,6 +21,7 @@ from torch import nn
 
 from lenet_course.data import LOADERS
 from lenet_course.errors import ConfigError
+from lenet_course.files import atomic_write
 from lenet_course.metrics import correct
 from lenet_course.runtime import EpochRecord
 
@@ -85,13 +86,15 @@ def synchronize(device: torch.device) -> None:
 
 @dataclass
 class History:
-    """The result of :func:`fit`; serialises to JSON and back."""
+    """The result of :func:`fit`; serialises to JSON and back.
+
+    ``snapshots`` holds named tensors that callbacks record, by stage (the lecture pipeline
+    stores its conv kernels under ``"before"`` and ``"after"``); the engine adds none."""
 
     config: dict
     device: str
     records: list[EpochRecord] = field(default_factory=list)
-    kernels_before: dict[str, torch.Tensor] = field(default_factory=dict)
-    kernels_after: dict[str, torch.Tensor] = field(default_factory=dict)
+    snapshots: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -109,28 +112,33 @@ class History:
             "records": [asdict(r) for r in self.records],
             "final_accuracy": self.final_accuracy,
             "total_seconds": self.total_seconds,
-            "kernels_before": {k: v.tolist() for k, v in self.kernels_before.items()},
-            "kernels_after": {k: v.tolist() for k, v in self.kernels_after.items()},
+            "snapshots": {
+                stage: {k: v.tolist() for k, v in tensors.items()}
+                for stage, tensors in self.snapshots.items()
+            },
             "notes": self.notes,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
+        snapshots = d.get("snapshots", {})
+        for stage in ("before", "after"):  # files written before snapshots had a stage key
+            if f"kernels_{stage}" in d:
+                snapshots.setdefault(stage, d[f"kernels_{stage}"])
         return cls(
             config=d["config"],
             device=d["device"],
             records=[EpochRecord(**r) for r in d["records"]],
-            kernels_before={k: torch.tensor(v) for k, v in d.get("kernels_before", {}).items()},
-            kernels_after={k: torch.tensor(v) for k, v in d.get("kernels_after", {}).items()},
+            snapshots={
+                stage: {k: torch.tensor(v) for k, v in tensors.items()}
+                for stage, tensors in snapshots.items()
+            },
             notes=list(d.get("notes", [])),
         )
 
     def save(self, path: Path) -> None:
         """Write JSON atomically: a temporary file, then a rename."""
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        tmp.replace(path)
+        atomic_write(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: Path) -> History:
@@ -146,6 +154,10 @@ class Callback:
 
     def on_epoch_end(self, record: EpochRecord, epochs: int) -> None: ...
 
+    def on_fit_start(self, model: nn.Module, history: History) -> None: ...
+
+    def on_fit_end(self, model: nn.Module, history: History) -> None: ...
+
 
 def place_model(model: nn.Module, device: torch.device) -> nn.Module:
     """Move ``model`` to ``device``; on the CPU also store conv weights channels-last, which
@@ -154,11 +166,6 @@ def place_model(model: nn.Module, device: torch.device) -> nn.Module:
     if device.type == "cpu":
         model.to(memory_format=torch.channels_last)
     return model
-
-
-def snapshot_kernels(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Detached CPU copies of ``conv1`` (6,1,5,5) and ``conv2`` (16,6,5,5) weights."""
-    return {name: getattr(model, name).weight.detach().cpu().clone() for name in ("conv1", "conv2")}
 
 
 @torch.no_grad()
@@ -256,6 +263,38 @@ def make_optimizer(model: nn.Module, config: TrainConfig, *, capturable: bool = 
     return torch.optim.Adam(model.parameters(), lr=config.lr)
 
 
+def make_step(
+    model: nn.Module, config: TrainConfig, device: torch.device, train_loader
+) -> tuple[StepFn, list[str]]:
+    """The train step for ``config``: a CUDA graph when asked for and possible, else eager.
+
+    Returns the step and the notes on any fallback (each also logged as a warning). A failed
+    capture restores the weights, so the eager step starts where the graph would have."""
+    notes: list[str] = []
+
+    def fall_back(reason: str) -> tuple[StepFn, list[str]]:
+        msg = f"{reason}; falling back to eager training."
+        log.warning(msg)
+        notes.append(msg)
+        return eager_step(model, make_optimizer(model, config)), notes
+
+    if not config.cuda_graph:
+        return eager_step(model, make_optimizer(model, config)), notes
+    blocker = cuda_graph_blocker(train_loader, device, config.batch_size)
+    if blocker:
+        return fall_back(blocker)
+    initial = [p.detach().clone() for p in model.parameters()]
+    try:
+        model.train()
+        optimizer = make_optimizer(model, config, capturable=True)
+        return CudaGraphStep(model, optimizer, next(iter(train_loader))), notes
+    except Exception as exc:  # capture failed: the model does something graphs cannot hold
+        with torch.no_grad():
+            for p, p0 in zip(model.parameters(), initial, strict=True):
+                p.copy_(p0)
+        return fall_back(f"CUDA graph capture failed ({exc})")
+
+
 def train_epoch(
     step: StepFn,
     loader: Iterable,
@@ -286,39 +325,18 @@ def fit(
     test_loader,
     config: TrainConfig,
     callbacks: Sequence[Callback] = (),
+    device: torch.device | None = None,
 ) -> History:
-    """Train ``model`` (which returns log-probabilities) with NLL and Adam, as in the lecture."""
-    device = resolve_device(config.device)
+    """Train ``model`` (which returns log-probabilities) with NLL and Adam, as in the lecture.
+
+    ``device`` is the one the caller resolved for its loaders (resolved here when None)."""
+    device = device if device is not None else resolve_device(config.device)
     place_model(model, device)
     history = History(config=asdict(config), device=str(device))
-    history.kernels_before = snapshot_kernels(model)
-
-    use_graph = False
-    if config.cuda_graph:
-        reason = cuda_graph_blocker(train_loader, device, config.batch_size)
-        if reason:
-            msg = f"{reason}; falling back to eager training."
-            log.warning(msg)
-            history.notes.append(msg)
-        else:
-            use_graph = True
-
-    optimizer = make_optimizer(model, config, capturable=use_graph)
-    step: StepFn = eager_step(model, optimizer)
-    if use_graph:
-        initial = [p.detach().clone() for p in model.parameters()]
-        try:
-            model.train()
-            step = CudaGraphStep(model, optimizer, next(iter(train_loader)))
-        except Exception as exc:  # capture failed: the model does something graphs cannot hold
-            msg = f"CUDA graph capture failed ({exc}); falling back to eager training."
-            log.warning(msg)
-            history.notes.append(msg)
-            with torch.no_grad():
-                for p, p0 in zip(model.parameters(), initial, strict=True):
-                    p.copy_(p0)
-            optimizer = make_optimizer(model, config)
-            step = eager_step(model, optimizer)
+    for cb in callbacks:
+        cb.on_fit_start(model, history)
+    step, notes = make_step(model, config, device, train_loader)
+    history.notes += notes
 
     steps = len(train_loader)
     for epoch in range(1, config.epochs + 1):
@@ -338,5 +356,6 @@ def fit(
         for cb in callbacks:
             cb.on_epoch_end(record, config.epochs)
 
-    history.kernels_after = snapshot_kernels(model)
+    for cb in callbacks:
+        cb.on_fit_end(model, history)
     return history

@@ -13,6 +13,24 @@ from lenet_course import plots
 from lenet_course.engine import Callback, EpochRecord, History, TrainConfig, fit, resolve_device
 from lenet_course.model import LeNet
 
+KERNEL_LAYERS = ("conv1", "conv2")
+
+
+def snapshot_kernels(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Detached CPU copies of ``conv1`` (6,1,5,5) and ``conv2`` (16,6,5,5) weights."""
+    return {name: getattr(model, name).weight.detach().cpu().clone() for name in KERNEL_LAYERS}
+
+
+class KernelSnapshots(Callback):
+    """The lecture's kernel pictures: conv1 and conv2 weights before and after training,
+    kept in ``history.snapshots["before"]`` and ``["after"]``."""
+
+    def on_fit_start(self, model: torch.nn.Module, history: History) -> None:
+        history.snapshots["before"] = snapshot_kernels(model)
+
+    def on_fit_end(self, model: torch.nn.Module, history: History) -> None:
+        history.snapshots["after"] = snapshot_kernels(model)
+
 
 @dataclass
 class LectureResult:
@@ -53,12 +71,13 @@ def run_lecture(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     saver = _SaveAsYouGo(out / "history.json", config, str(device))
-    train_loader, test_loader = mnist.make_loaders(
-        root, loader=config.loader, batch_size=config.batch_size, seed=config.seed, device=device
-    )
+    train_loader, test_loader = mnist.make_loaders(root, config, device)
     torch.manual_seed(config.seed)
     if impl is None:
-        history = fit(LeNet(), train_loader, test_loader, config, [*callbacks, saver])
+        history = fit(
+            LeNet(), train_loader, test_loader, config, [KernelSnapshots(), *callbacks, saver],
+            device=device,
+        )  # fmt: skip
     else:
         from lenet_course.targets import train_with_target
 

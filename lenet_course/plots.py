@@ -12,6 +12,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from lenet_course.engine import History  # noqa: E402
+from lenet_course.files import atomic_path  # noqa: E402
 
 
 def _curve(history: History, attr: str, ylabel: str, title: str) -> Figure:
@@ -71,13 +72,13 @@ def _before_after(before: torch.Tensor, after: torch.Tensor) -> dict[str, torch.
 
 def conv1_figure(history: History) -> Figure:
     """conv1's 6 kernels (6,1,5,5): before training, after, and the difference."""
-    b, a = history.kernels_before["conv1"][:, 0], history.kernels_after["conv1"][:, 0]
+    b, a = history.snapshots["before"]["conv1"][:, 0], history.snapshots["after"]["conv1"][:, 0]
     return kernel_rows_figure(_before_after(b, a), "conv1: the 6 kernels")
 
 
 def conv2_figure(history: History) -> Figure:
     """conv2's first kernel (6 input channels of 5x5): before, after, and the difference."""
-    b, a = history.kernels_before["conv2"][0], history.kernels_after["conv2"][0]
+    b, a = history.snapshots["before"]["conv2"][0], history.snapshots["after"]["conv2"][0]
     return kernel_rows_figure(_before_after(b, a), "conv2: the first kernel's 6 channels")
 
 
@@ -91,19 +92,25 @@ FIGURES = {
 
 def save_figure(fig: Figure, path: Path) -> Path:
     """Save as PNG atomically and close the figure."""
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)
 
 
 def save_all(history: History, out: Path) -> list[Path]:
-    """Write the four figures into ``out``; returns their paths."""
+    """Write the figures into ``out`` (the kernel ones when the history holds kernel
+    snapshots before and after); returns their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    return [save_figure(make(history), out / name) for name, make in FIGURES.items()]
+    kernels = {"before", "after"} <= set(history.snapshots)
+    return [
+        save_figure(make(history), out / name)
+        for name, make in FIGURES.items()
+        if kernels or "kernels" not in name
+    ]
 
 
 # --- a class at a glance (grade-all's class report) --------------------------------------

@@ -84,7 +84,7 @@ def _train(net, ex3, ex4, spec, train_loader, test_loader, config, device, callb
     from lenet_course.engine import History
 
     history = History(config=asdict(config), device=str(device))
-    history.kernels_before = ex4.snapshot_kernels(net)
+    history.snapshots["before"] = ex4.snapshot_kernels(net)
     records = ex3.train(
         net, train_loader, test_loader, epochs=config.epochs, lr=config.lr, device=str(device)
     )
@@ -92,6 +92,6 @@ def _train(net, ex3, ex4, spec, train_loader, test_loader, config, device, callb
         history.records.append(record)
         for cb in callbacks:
             cb.on_epoch_end(record, config.epochs)
-    history.kernels_after = ex4.snapshot_kernels(net)
+    history.snapshots["after"] = ex4.snapshot_kernels(net)
     history.notes.append(f"trained with the implementation in {resolve(spec)}")
     return history

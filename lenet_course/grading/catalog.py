@@ -16,6 +16,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from lenet_course.files import atomic_write
 from lenet_course.targets import kit_root
 
 
@@ -78,10 +79,7 @@ def catalog() -> tuple[dict, ...]:
         pass
     items = _collect()
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(items))
-        tmp.replace(cached)
+        atomic_write(cached, json.dumps(items))
     except OSError:
         pass  # a read-only cache only costs the next run a collection
     return tuple(items)

@@ -17,10 +17,10 @@ from lenet_course.engine import (
     evaluate,
     fit,
     resolve_device,
-    snapshot_kernels,
 )
 from lenet_course.errors import ConfigError
 from lenet_course.model import LeNet, count_parameters
+from lenet_course.pipeline import KernelSnapshots, snapshot_kernels
 
 
 def _loaders(seed: int = 0):
@@ -102,16 +102,22 @@ def test_same_seed_gives_the_same_history():
     assert run() == run()
 
 
-def test_kernels_are_snapshotted_before_and_after_training():
+def test_the_lecture_callback_snapshots_kernels_before_and_after_training():
     torch.manual_seed(0)
     net = LeNet()
     initial = net.conv1.weight.detach().clone()
     train, test = _loaders()
-    history = fit(net, train, test, TrainConfig(epochs=1, device="cpu"))
-    assert history.kernels_before["conv1"].shape == (6, 1, 5, 5)
-    assert history.kernels_after["conv2"].shape == (16, 6, 5, 5)
-    assert torch.equal(history.kernels_before["conv1"], initial)
-    assert not torch.equal(history.kernels_before["conv1"], history.kernels_after["conv1"])
+    history = fit(net, train, test, TrainConfig(epochs=1, device="cpu"), [KernelSnapshots()])
+    before, after = history.snapshots["before"], history.snapshots["after"]
+    assert before["conv1"].shape == (6, 1, 5, 5) and after["conv2"].shape == (16, 6, 5, 5)
+    assert torch.equal(before["conv1"], initial)
+    assert not torch.equal(before["conv1"], after["conv1"])
+
+
+def test_the_engine_itself_knows_no_layer_names():
+    train, test = _loaders()
+    history = fit(LeNet(), train, test, TrainConfig(epochs=1, device="cpu"))
+    assert history.snapshots == {}
 
 
 def test_snapshot_is_a_copy_that_training_cannot_change():
@@ -125,13 +131,14 @@ def test_snapshot_is_a_copy_that_training_cannot_change():
 def test_history_round_trips_through_json(tmp_path):
     torch.manual_seed(0)
     train, test = _loaders()
-    history = fit(LeNet(), train, test, TrainConfig(epochs=1, device="cpu"))
+    history = fit(LeNet(), train, test, TrainConfig(epochs=1, device="cpu"), [KernelSnapshots()])
     history.save(tmp_path / "h.json")
     raw = json.loads((tmp_path / "h.json").read_text())
     assert raw["records"][0]["epoch"] == 1 and raw["config"]["batch_size"] == 100
     again = History.load(tmp_path / "h.json")
     assert again.records == history.records
-    assert torch.allclose(again.kernels_after["conv1"], history.kernels_after["conv1"])
+    after = history.snapshots["after"]["conv1"]
+    assert torch.allclose(again.snapshots["after"]["conv1"], after)
 
 
 def test_callbacks_see_every_batch_and_epoch():
