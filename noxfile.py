@@ -24,7 +24,13 @@ nox.options.sessions = ["tests", "lint"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (real-MNIST tests included; set LENET_DATA for an offline copy)."""
-    session.run("python", "-m", "pytest", *session.posargs)
+    session.run("python", "-m", "pytest", "-m", "not validation", *session.posargs)
+
+
+@nox.session(default=False)
+def validation(session: nox.Session) -> None:
+    """The slow whole-kit checks CI also runs: mutants, five seeds, full grades, validate."""
+    session.run("python", "-m", "pytest", "-m", "validation", *session.posargs)
 
 
 @nox.session

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +44,39 @@ def time_epoch(root: Path, config: TrainConfig, *, warmup_batches: int = 20) -> 
     return epoch_runner(root, config, warmup_batches=warmup_batches)()[1]
 
 
+def train_flops_per_epoch(config: TrainConfig, samples: int = 60_000, model_factory=LeNet) -> int:
+    """Floating-point operations of one training epoch (forward and backward, as counted by
+    :class:`torch.utils.flop_counter.FlopCounterMode` on one batch of ``config.batch_size``),
+    times the batches in ``samples``; Adam's own arithmetic is left out (under 1%)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = model_factory()
+    x = torch.rand(config.batch_size, 1, 28, 28)
+    y = torch.randint(0, 10, (config.batch_size,))
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.nll_loss(model(x), y).backward()
+    return counter.get_total_flops() * (samples // config.batch_size)
+
+
+def matmul_peak_gflops(device: torch.device | str, seconds: float = 0.5, n: int = 1024) -> float:
+    """This machine's float32 matmul throughput (GFLOP/s) on ``device``: square ``n``-sized
+    products repeated for about ``seconds``, the best of three rounds. A practical peak, not
+    the data sheet's."""
+    device = torch.device(device)
+    a, b = torch.rand(n, n, device=device), torch.rand(n, n, device=device)
+    a @ b  # warm-up
+    best = 0.0
+    for _ in range(3):
+        reps, start = 0, time.perf_counter()
+        synchronize(device)
+        while time.perf_counter() - start < seconds / 3:
+            a @ b
+            reps += 1
+        synchronize(device)
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - start) / 1e9)
+    return best
+
+
 @dataclass(frozen=True)
 class BenchResult:
     device: str
@@ -51,14 +85,30 @@ class BenchResult:
     repeats: int = 1
     torchvision_all: list[float] = field(default_factory=list)
     tensor_all: list[float] = field(default_factory=list)
+    flops_per_epoch: int = 0  # training FLOPs of one epoch at this batch size
+    peak_gflops: float = 0.0  # the matmul probe on the same device
 
     @property
     def ratio(self) -> float:
         """Fast path's epoch time as a fraction of the DataLoader path's."""
         return self.tensor_seconds / self.torchvision_seconds
 
+    @property
+    def gflops(self) -> float:
+        """What the fast path achieves: the epoch's FLOPs over its seconds."""
+        return self.flops_per_epoch / self.tensor_seconds / 1e9
+
+    @property
+    def fraction_of_peak(self) -> float:
+        return self.gflops / self.peak_gflops if self.peak_gflops else float("nan")
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "ratio": self.ratio}
+        return {
+            **asdict(self),
+            "ratio": self.ratio,
+            "gflops": self.gflops,
+            "fraction_of_peak": self.fraction_of_peak,
+        }
 
 
 def compare_loaders(
@@ -77,11 +127,14 @@ def compare_loaders(
     for _ in range(repeats):
         for loader, run in runners.items():
             times[loader].append(run()[1])
+    device = resolve_device(config.device)
     return BenchResult(
-        device=str(resolve_device(config.device)),
+        device=str(device),
         torchvision_seconds=statistics.median(times["torchvision"]),
         tensor_seconds=statistics.median(times["tensor"]),
         repeats=repeats,
         torchvision_all=times["torchvision"],
         tensor_all=times["tensor"],
+        flops_per_epoch=train_flops_per_epoch(config),
+        peak_gflops=matmul_peak_gflops(device),
     )

@@ -128,6 +128,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     console.print(f"  torchvision DataLoader (lecture): {result.torchvision_seconds:6.2f} s")
     console.print(f"  tensor loader (fast path):        {result.tensor_seconds:6.2f} s")
     console.print(f"  ratio fast / lecture:             {result.ratio:6.2f}")
+    console.print(
+        f"  fast path: {result.flops_per_epoch / 1e9:.1f} GFLOP per epoch (forward and "
+        f"backward) at {result.gflops:.1f} GFLOP/s, {100 * result.fraction_of_peak:.0f}% of "
+        f"this machine's matmul peak ({result.peak_gflops:.0f} GFLOP/s)"
+    )
     return 0
 
 

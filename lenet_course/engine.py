@@ -146,7 +146,8 @@ class History:
 
 
 class Callback:
-    """Hooks the engine calls; subclass and override what you need. All are no-ops."""
+    """Hooks the engine calls; subclass and override what you need. All are no-ops. Any
+    object with some of these methods works too: the engine calls the ones it has."""
 
     def on_epoch_start(self, epoch: int, epochs: int, steps: int) -> None: ...
 
@@ -257,10 +258,15 @@ def cuda_graph_blocker(loader, device: torch.device, batch_size: int) -> str | N
     return None
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig, *, capturable: bool = False):
+def make_optimizer(
+    model: nn.Module, config: TrainConfig, *, capturable: bool = False, device=None
+) -> torch.optim.Adam:
+    """Adam with the config's lr. On the CPU it uses the fused kernel: the same update,
+    about 10% faster per epoch here (median 5.16 vs 5.71 s over 5 interleaved epochs)."""
     if capturable:
         return torch.optim.Adam(model.parameters(), lr=config.lr, capturable=True)
-    return torch.optim.Adam(model.parameters(), lr=config.lr)
+    fused = device is not None and torch.device(device).type == "cpu"
+    return torch.optim.Adam(model.parameters(), lr=config.lr, fused=fused or None)
 
 
 def make_step(
@@ -276,10 +282,10 @@ def make_step(
         msg = f"{reason}; falling back to eager training."
         log.warning(msg)
         notes.append(msg)
-        return eager_step(model, make_optimizer(model, config)), notes
+        return eager_step(model, make_optimizer(model, config, device=device)), notes
 
     if not config.cuda_graph:
-        return eager_step(model, make_optimizer(model, config)), notes
+        return eager_step(model, make_optimizer(model, config, device=device)), notes
     blocker = cuda_graph_blocker(train_loader, device, config.batch_size)
     if blocker:
         return fall_back(blocker)
@@ -333,29 +339,31 @@ def fit(
     device = device if device is not None else resolve_device(config.device)
     place_model(model, device)
     history = History(config=asdict(config), device=str(device))
-    for cb in callbacks:
-        cb.on_fit_start(model, history)
+    _notify(callbacks, "on_fit_start", model, history)
     step, notes = make_step(model, config, device, train_loader)
     history.notes += notes
 
     steps = len(train_loader)
     for epoch in range(1, config.epochs + 1):
-        for cb in callbacks:
-            cb.on_epoch_start(epoch, config.epochs, steps)
+        _notify(callbacks, "on_epoch_start", epoch, config.epochs, steps)
         model.train()
 
         def on_batch(i: int, _epoch: int = epoch) -> None:
-            for cb in callbacks:
-                cb.on_batch_end(_epoch, i)
+            _notify(callbacks, "on_batch_end", _epoch, i)
 
         loss, seconds = train_epoch(step, train_loader, device, on_batch=on_batch)
         acc = evaluate(model, test_loader, device)
         record = EpochRecord(epoch=epoch, train_loss=loss, test_accuracy=acc, seconds=seconds)
         history.records.append(record)
         log.info("epoch %d/%d loss %.4f acc %.2f%% %.2fs", epoch, config.epochs, loss, acc, seconds)
-        for cb in callbacks:
-            cb.on_epoch_end(record, config.epochs)
+        _notify(callbacks, "on_epoch_end", record, config.epochs)
 
-    for cb in callbacks:
-        cb.on_fit_end(model, history)
+    _notify(callbacks, "on_fit_end", model, history)
     return history
+
+
+def _notify(callbacks: Sequence, hook: str, *args) -> None:
+    for cb in callbacks:
+        method = getattr(cb, hook, None)
+        if method is not None:
+            method(*args)

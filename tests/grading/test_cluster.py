@@ -36,6 +36,7 @@ def gradebook(out) -> dict[str, dict]:
         return {row["student"]: row for row in csv.DictReader(fh)}
 
 
+@pytest.mark.validation
 def test_local_executor_grades_a_class_and_a_rerun_skips_everyone(tmp_path):
     folder, out = a_class(tmp_path / "class"), tmp_path / "grades"
     executor = make_executor(ClusterConfig(kind="local", max_running=3), out / ".submitit")
@@ -57,6 +58,7 @@ def test_local_executor_grades_a_class_and_a_rerun_skips_everyone(tmp_path):
     assert {r["status"] for r in gradebook(out).values()} == {"graded (earlier run)"}
 
 
+@pytest.mark.validation
 def test_slurm_array_carries_the_resources_and_is_collected_by_a_later_run(tmp_path):
     from submitit.core import submission
     from submitit.core.test_core import MockedSubprocess

@@ -113,6 +113,12 @@ def test_bench_reports_both_paths_and_their_ratio_as_json(mnist_root):
     assert figures["ratio"] == pytest.approx(
         figures["tensor_seconds"] / figures["torchvision_seconds"]
     )
+    # LeNet at batch 100: 151.7 MFLOP per step forward and backward, 600 steps per epoch
+    assert figures["flops_per_epoch"] == pytest.approx(91.0e9, rel=0.01)
+    assert figures["gflops"] == pytest.approx(
+        figures["flops_per_epoch"] / figures["tensor_seconds"] / 1e9
+    )
+    assert 0 < figures["fraction_of_peak"] < 1.5 and figures["peak_gflops"] > 1
 
 
 @pytest.mark.mnist

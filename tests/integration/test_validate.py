@@ -21,6 +21,7 @@ def test_validate_without_a_gpu_fails_loudly_unless_allowed(tmp_path):
 
 @pytest.mark.mnist
 @pytest.mark.slow
+@pytest.mark.validation
 def test_validate_allow_cpu_writes_a_complete_report(mnist_root, tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "lenet_course.cli", "validate", "--allow-cpu", "--epochs", "1",

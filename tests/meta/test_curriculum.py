@@ -37,6 +37,7 @@ def test_graded_points_add_up_to_100():
 
 @pytest.mark.mnist
 @pytest.mark.slow
+@pytest.mark.validation
 def test_every_graded_test_passes_on_the_solutions(mnist_root, tmp_path):
     cases = run_graded("solutions", tmp_path)
     assert len(cases) == len(catalog())
@@ -61,6 +62,7 @@ def test_every_graded_test_fails_on_the_stubs_with_not_implemented(mnist_root, t
 
 @pytest.mark.mnist
 @pytest.mark.slow
+@pytest.mark.validation
 def test_solutions_exceed_97_percent_after_three_epochs_for_five_seeds(mnist_root):
     """Robust across seeds. Three epochs keep CI short: measured 97.88-98.32% on seeds 0-4
     (the 10-epoch bar is the graded MNIST test, run on the solutions above)."""

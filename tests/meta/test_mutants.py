@@ -3,8 +3,12 @@ touches, for the reason its bug causes; every correct variant keeps all its poin
 
 from __future__ import annotations
 
+import pytest
+
 from lenet_course.grading import mutation
 from lenet_course.targets import kit_root
+
+pytestmark = pytest.mark.validation  # about 5 minutes: `nox -s validation`, which CI runs
 
 SETS = [
     kit_root() / "tests" / "mutants" / "kit.json",
