@@ -10,68 +10,16 @@ import os
 import sys
 from pathlib import Path
 
+from lenet_course import views
 from lenet_course.errors import UserError
 
 log = logging.getLogger("lenet_course")
 
 
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def _lecture_line(record, epochs: int) -> str:
-    minutes, secs = divmod(round(record.seconds), 60)
-    return (
-        f"Iteration: {record.epoch}/{epochs} ; Training Loss: {record.train_loss:.4f} ; "
-        f"Testing Acc: {record.test_accuracy:.2f} ; Time consumed: {minutes}m {secs}s"
-    )
-
-
-class ConsoleReport:
-    """Engine callback: a progress bar inside each epoch and the lecture's line after it."""
-
-    def __init__(self, console) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.console = console
-        # No refresh thread: an extra runnable thread next to PyTorch's OpenMP workers slows
-        # CPU training; the bar is redrawn from the training loop every few batches instead.
-        self.progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            auto_refresh=False,
-        )
-        self.task = None
-
-    def on_epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
-        if not self.console.is_terminal:
-            return  # a log file gets the per-epoch lines only
-        self.progress.start()
-        self.task = self.progress.add_task(f"epoch {epoch}/{epochs}", total=steps)
-
-    def on_batch_end(self, epoch: int, step: int) -> None:
-        if self.task is not None and step % 20 == 0:
-            self.progress.update(self.task, completed=step)
-            self.progress.refresh()
-
-    def on_epoch_end(self, record, epochs: int) -> None:
-        if self.task is not None:
-            self.progress.remove_task(self.task)
-            self.progress.stop()
-            self.task = None
-        self.console.print(_lecture_line(record, epochs))
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from lenet_course.pipeline import run_lecture
 
-    console = _console()
+    console = views.console()
     console.print(
         f"[bold]lenet-course train[/]: data from {args.data or 'default'}, out {args.out}"
     )
@@ -81,7 +29,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out=Path(args.out),
         impl=args.impl,
         download=not args.no_download,
-        callbacks=[ConsoleReport(console)],
+        callbacks=[views.ConsoleReport(console)],
     )
     h = result.history
     for note in h.notes:
@@ -121,18 +69,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return 0
-    console = _console()
-    console.print(
-        f"One training epoch on {result.device} (batch {config.batch_size}, warm-up excluded):"
-    )
-    console.print(f"  torchvision DataLoader (lecture): {result.torchvision_seconds:6.2f} s")
-    console.print(f"  tensor loader (fast path):        {result.tensor_seconds:6.2f} s")
-    console.print(f"  ratio fast / lecture:             {result.ratio:6.2f}")
-    console.print(
-        f"  fast path: {result.flops_per_epoch / 1e9:.1f} GFLOP per epoch (forward and "
-        f"backward) at {result.gflops:.1f} GFLOP/s, {100 * result.fraction_of_peak:.0f}% of "
-        f"this machine's matmul peak ({result.peak_gflops:.0f} GFLOP/s)"
-    )
+    views.print_bench(views.console(), result, config.batch_size)
     return 0
 
 
@@ -154,28 +91,6 @@ def cmd_make_exercises(args: argparse.Namespace) -> int:
     for path in make_exercises(solutions, exercises):
         print(f"wrote {path}")
     return 0
-
-
-def print_report(console, report, *, hints: bool = True) -> None:
-    """One table per exercise: test, points earned / possible, and the hint for failures."""
-    from rich.table import Table
-
-    for exercise, tests in report.by_exercise().items():
-        earned, possible = sum(t.score for t in tests), sum(t.max_score for t in tests)
-        table = Table(title=f"{exercise}: {earned}/{possible}", title_justify="left", expand=True)
-        table.add_column("test", ratio=3)
-        table.add_column("points", justify="right", no_wrap=True)
-        table.add_column("what to fix" if hints else "result", ratio=5)
-        for t in tests:
-            mark = {"passed": "[green]PASS[/]", "skipped": "[yellow]SKIP[/]"}.get(
-                t.status, "[red]FAIL[/]"
-            )
-            hint = "" if t.status == "passed" else t.message
-            table.add_row(f"{mark} {t.title}", f"{t.score}/{t.max_score}", hint)
-        console.print(table)
-    for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}")
-    console.print(f"[bold]Total: {report.score}/{report.max_score}[/]")
 
 
 def _limits_from(args: argparse.Namespace):
@@ -201,36 +116,15 @@ def _grading_data(args: argparse.Namespace, full: bool) -> str | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    console = _console()
+    console = views.console()
     tier = "full (with the 10-epoch training)" if args.full else "fast (no 10-epoch training)"
     console.print(f"Checking {args.target}: {tier} tier. Use --full for everything.")
-    report = _grade_with_progress(
+    report = views.grade_with_progress(
         console, _target_folder(args.target), _limits_from(args), full=args.full,
         data=_grading_data(args, args.full),
     )  # fmt: skip
-    print_report(console, report)
+    views.print_report(console, report)
     return 0
-
-
-def _grade_with_progress(console, submission: Path, limits, *, full: bool, data):
-    """Grade with a progress bar over the four exercises."""
-    from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
-
-    from lenet_course.grading.runner import grade
-    from lenet_course.targets import EXERCISES
-
-    columns = (
-        SpinnerColumn(),
-        "{task.description}",
-        "{task.completed}/{task.total}",
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("grading exercises", total=len(EXERCISES))
-        return grade(
-            submission, limits, full=full, data_root=data,
-            on_exercise=lambda ex, results: progress.advance(task),
-        )  # fmt: skip
 
 
 def _target_folder(spec: str) -> Path:
@@ -242,15 +136,15 @@ def _target_folder(spec: str) -> Path:
 def cmd_grade(args: argparse.Namespace) -> int:
     from lenet_course.grading.reports import write_gradescope, write_junit
 
-    console = _console()
-    report = _grade_with_progress(
+    console = views.console()
+    report = views.grade_with_progress(
         console, Path(args.submission), _limits_from(args), full=not args.fast,
         data=_grading_data(args, not args.fast),
     )  # fmt: skip
     write_gradescope(report, Path(args.out))
     if args.junit:
         write_junit(report, Path(args.junit))
-    print_report(console, report)
+    views.print_report(console, report)
     console.print(f"Wrote {args.out}" + (f" and {args.junit}" if args.junit else ""))
     return 0
 
@@ -286,7 +180,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
 
     from lenet_course.grading.gradebook import grade_all, students
 
-    console = _console()
+    console = views.console()
     folder, out = Path(args.folder), Path(args.out)
     total = len(args.student) or len(students(folder))
     executor = _cluster_executor(args, out)
@@ -331,12 +225,11 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     import json
 
     from rich.progress import Progress
-    from rich.table import Table
 
     from lenet_course.grading import mutation
     from lenet_course.targets import kit_root
 
-    console = _console()
+    console = views.console()
     sets = [Path(s) for s in args.sets] or [
         kit_root() / "tests" / "mutants" / "kit.json",
         kit_root() / "tests" / "grading" / "variants",
@@ -344,22 +237,8 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     with mutation.load(sets) as cases, Progress(console=console, transient=True) as progress:
         task = progress.add_task("grading mutants and variants", total=len(cases))
         outcomes = mutation.run(cases, jobs=args.jobs, on_done=lambda o: progress.advance(task))
-    table = Table(title="Mutation testing (fast tier)", title_justify="left", expand=True)
-    for col in ("case", "kind", "result", "tests that lost points"):
-        table.add_column(col)
-    for o in outcomes:
-        if o.case.kind == "mutant":
-            result = "[green]killed[/]" if o.ok else "[red]SURVIVED[/]"
-        else:
-            result = "[green]full marks[/]" if o.ok else "[red]FALSE ALARM[/]"
-        lost = ", ".join(n.split("::")[-1] for n in o.lost) or "-"
-        table.add_row(f"{o.case.name}\n[dim]{o.case.bug}[/]", o.case.kind, result, lost)
-    console.print(table)
     s = mutation.summary(outcomes)
-    console.print(
-        f"Kill rate: {s['killed']}/{s['mutants']} ({100 * s['kill_rate']:.0f}%); "
-        f"false alarms: {len(s['false_alarms'])}/{s['variants']}"
-    )
+    views.print_mutants(console, outcomes, s)
     if args.json_out:
         from lenet_course.files import atomic_write
 
@@ -368,21 +247,16 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from lenet_course.engine import TrainConfig
     from lenet_course.validate import validate
 
-    console = _console()
-    from lenet_course.engine import TrainConfig
-
+    console = views.console()
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     result = validate(
         Path(args.out), allow_cpu=args.allow_cpu, data_root=args.data, config=config,
         download=not args.no_download, on_step=lambda msg: console.print(f"[bold]validate:[/] {msg}"),
     )  # fmt: skip
-    for t in result.timings:
-        acc = f", {t.accuracy:.2f}%" if t.accuracy is not None else ""
-        console.print(f"  {t.path}: {t.seconds_per_epoch:.3f} s per epoch{acc}")
-    for c in result.checks:
-        console.print(f"  {'[green]pass[/]' if c.passed else '[red]FAIL[/]'} {c.name}: {c.detail}")
+    views.print_validation(console, result)
     console.print(f"Wrote {Path(args.out) / 'validation.md'} and validation.json")
     if not result.passed:
         console.print("[red bold]Validation FAILED[/]")

@@ -1,0 +1,145 @@
+"""What the CLI shows on the terminal: progress bars, the lecture's epoch lines and the
+report tables. The library returns data; only the CLI (through this module) prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def lecture_line(record, epochs: int) -> str:
+    minutes, secs = divmod(round(record.seconds), 60)
+    return (
+        f"Iteration: {record.epoch}/{epochs} ; Training Loss: {record.train_loss:.4f} ; "
+        f"Testing Acc: {record.test_accuracy:.2f} ; Time consumed: {minutes}m {secs}s"
+    )
+
+
+class ConsoleReport:
+    """Engine callback: a progress bar inside each epoch and the lecture's line after it."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.console = console
+        # No refresh thread: an extra runnable thread next to PyTorch's OpenMP workers slows
+        # CPU training; the bar is redrawn from the training loop every few batches instead.
+        self.progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            auto_refresh=False,
+        )
+        self.task = None
+
+    def on_epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        if not self.console.is_terminal:
+            return  # a log file gets the per-epoch lines only
+        self.progress.start()
+        self.task = self.progress.add_task(f"epoch {epoch}/{epochs}", total=steps)
+
+    def on_batch_end(self, epoch: int, step: int) -> None:
+        if self.task is not None and step % 20 == 0:
+            self.progress.update(self.task, completed=step)
+            self.progress.refresh()
+
+    def on_epoch_end(self, record, epochs: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.progress.stop()
+            self.task = None
+        self.console.print(lecture_line(record, epochs))
+
+
+def print_report(console, report, *, hints: bool = True) -> None:
+    """One table per exercise: test, points earned / possible, and the hint for failures."""
+    from rich.table import Table
+
+    for exercise, tests in report.by_exercise().items():
+        earned, possible = sum(t.score for t in tests), sum(t.max_score for t in tests)
+        table = Table(title=f"{exercise}: {earned}/{possible}", title_justify="left", expand=True)
+        table.add_column("test", ratio=3)
+        table.add_column("points", justify="right", no_wrap=True)
+        table.add_column("what to fix" if hints else "result", ratio=5)
+        for t in tests:
+            mark = {"passed": "[green]PASS[/]", "skipped": "[yellow]SKIP[/]"}.get(
+                t.status, "[red]FAIL[/]"
+            )
+            hint = "" if t.status == "passed" else t.message
+            table.add_row(f"{mark} {t.title}", f"{t.score}/{t.max_score}", hint)
+        console.print(table)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"[bold]Total: {report.score}/{report.max_score}[/]")
+
+
+def grade_with_progress(console, submission: Path, limits, *, full: bool, data):
+    """Grade with a progress bar over the four exercises."""
+    from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
+
+    from lenet_course.grading.runner import grade
+    from lenet_course.targets import EXERCISES
+
+    columns = (
+        SpinnerColumn(),
+        "{task.description}",
+        "{task.completed}/{task.total}",
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("grading exercises", total=len(EXERCISES))
+        return grade(
+            submission, limits, full=full, data_root=data,
+            on_exercise=lambda ex, results: progress.advance(task),
+        )  # fmt: skip
+
+
+def print_mutants(console, outcomes, summary: dict) -> None:
+    """The mutation-testing table, then the kill rate and the false alarms."""
+    from rich.table import Table
+
+    table = Table(title="Mutation testing (fast tier)", title_justify="left", expand=True)
+    for col in ("case", "kind", "result", "tests that lost points"):
+        table.add_column(col)
+    for o in outcomes:
+        if o.case.kind == "mutant":
+            result = "[green]killed[/]" if o.ok else "[red]SURVIVED[/]"
+        else:
+            result = "[green]full marks[/]" if o.ok else "[red]FALSE ALARM[/]"
+        lost = ", ".join(n.split("::")[-1] for n in o.lost) or "-"
+        table.add_row(f"{o.case.name}\n[dim]{o.case.bug}[/]", o.case.kind, result, lost)
+    console.print(table)
+    console.print(
+        f"Kill rate: {summary['killed']}/{summary['mutants']} ({100 * summary['kill_rate']:.0f}%); "
+        f"false alarms: {len(summary['false_alarms'])}/{summary['variants']}"
+    )
+
+
+def print_bench(console, result, batch_size: int) -> None:
+    """Both paths' epoch times, their ratio, and the fast path against the machine's peak."""
+    console.print(f"One training epoch on {result.device} (batch {batch_size}, warm-up excluded):")
+    console.print(f"  torchvision DataLoader (lecture): {result.torchvision_seconds:6.2f} s")
+    console.print(f"  tensor loader (fast path):        {result.tensor_seconds:6.2f} s")
+    console.print(f"  ratio fast / lecture:             {result.ratio:6.2f}")
+    console.print(
+        f"  fast path: {result.flops_per_epoch / 1e9:.1f} GFLOP per epoch (forward and "
+        f"backward) at {result.gflops:.1f} GFLOP/s, {100 * result.fraction_of_peak:.0f}% of "
+        f"this machine's matmul peak ({result.peak_gflops:.0f} GFLOP/s)"
+    )
+
+
+def print_validation(console, result) -> None:
+    """Each timed path and each check, pass or fail."""
+    for t in result.timings:
+        acc = f", {t.accuracy:.2f}%" if t.accuracy is not None else ""
+        console.print(f"  {t.path}: {t.seconds_per_epoch:.3f} s per epoch{acc}")
+    for c in result.checks:
+        console.print(f"  {'[green]pass[/]' if c.passed else '[red]FAIL[/]'} {c.name}: {c.detail}")
