@@ -279,8 +279,9 @@ def test_train_mode_is_restored_every_epoch(ex3, rng):
     )
 
 
-# The pauses are lower bounds that no load can shorten; the evaluation's is long enough that
-# the training's own compute, even on a busy machine, stays well below it.
+# The pauses are lower bounds that no load can shorten. A busy machine makes the training's
+# own compute slower by an unknown amount, so the epochs are never bounded from above by a
+# constant: only by the judge's clock, which must also have seen every evaluation pass.
 TRAIN_PAUSE, TRAIN_BATCHES = 0.02, 10  # each epoch's training takes at least 0.2 s
 EVAL_PAUSE, EVAL_BATCHES = 1.2, 1  # each evaluation takes at least 1.2 s
 
@@ -308,13 +309,15 @@ def test_epoch_time_is_measured_around_the_epoch(ex3, rng):
             f"{training:.2f} s here). Hint: read time.perf_counter() before the first batch "
             "and after the last one."
         )
-        assert s < training + evaluation - 0.05, (
-            f"Epoch times {rounded} include the evaluation (at least {evaluation:.2f} s here) "
-            "or earlier epochs. Hint: start the clock at the start of each epoch and stop it "
-            "after the last training batch, before evaluate()."
-        )
-    assert sum(seconds) <= wall + 0.05, (
-        f"Epoch times add up to {sum(seconds):.2f} s but train() took {wall:.2f} s in all."
+    # train() ran both evaluations (at least 2 x evaluation) inside the judge's wall time,
+    # and outside the epochs' clocks: so the epochs add up to at most the rest.
+    outside = wall - 2 * evaluation
+    assert sum(seconds) <= outside + 0.05, (
+        f"Epoch times {rounded} add up to {sum(seconds):.2f} s, but train() took "
+        f"{wall:.2f} s in all, {2 * evaluation:.1f} s or more of it in the two evaluations: "
+        "the epoch times include the evaluation or earlier epochs (or evaluate() did not run "
+        "once per epoch). Hint: start the clock at the start of each epoch and stop it after "
+        "the last training batch, before evaluate()."
     )
 
 
