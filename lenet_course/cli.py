@@ -44,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _config_from(args: argparse.Namespace):
-    from lenet_course.engine import TrainConfig
+    from lenet_course.config import TrainConfig
 
     return TrainConfig(
         epochs=args.epochs,
@@ -247,7 +247,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from lenet_course.engine import TrainConfig
+    from lenet_course.config import TrainConfig
     from lenet_course.validate import validate
 
     console = views.console()
@@ -266,7 +266,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _add_limit_flags(p: argparse.ArgumentParser) -> None:
-    from lenet_course.grading.runner import Limits
+    from lenet_course.grading.limits import Limits
 
     d = Limits()
     p.add_argument(
@@ -309,7 +309,7 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
 def _add_recipe_flags(p: argparse.ArgumentParser, *, epochs: bool = True) -> None:
     """The lecture's recipe, each default taken from :class:`TrainConfig`; ``epochs=False``
     for commands that time single epochs (no --epochs for them to ignore)."""
-    from lenet_course.engine import TrainConfig
+    from lenet_course.config import TrainConfig
 
     d = TrainConfig()
     if epochs:
@@ -338,7 +338,7 @@ def _add_recipe_flags(p: argparse.ArgumentParser, *, epochs: bool = True) -> Non
 
 def _add_training_flags(p: argparse.ArgumentParser, *, epochs: bool = True) -> None:
     """Recipe, device and data flags."""
-    from lenet_course.engine import TrainConfig
+    from lenet_course.config import TrainConfig
 
     _add_recipe_flags(p, epochs=epochs)
     p.add_argument(

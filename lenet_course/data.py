@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
+from lenet_course.config import LOADERS
 from lenet_course.errors import DataError
 
 log = logging.getLogger(__name__)
 
 ENV_VAR = "LENET_DATA"
-LOADERS = ("tensor", "torchvision")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,49 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lenet_course.data import LOADERS
+from lenet_course.config import TrainConfig
 from lenet_course.errors import ConfigError
 from lenet_course.files import atomic_write
 from lenet_course.metrics import correct
 from lenet_course.runtime import EpochRecord
 
 log = logging.getLogger(__name__)
-
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The lecture's settings, validated on creation."""
-
-    epochs: int = 10
-    """Passes over the 60,000 training images."""
-    batch_size: int = 100
-    """Samples per optimiser step; 100 gives 600 steps per epoch."""
-    lr: float = 1e-3
-    """Adam's learning rate."""
-    seed: int = 0
-    """Seeds the weights and the shuffling."""
-    device: str = "auto"
-    """``auto`` (cuda if available, else cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
-    loader: str = "tensor"
-    """``tensor`` (data held on the device, the default) or ``torchvision`` (the lecture's)."""
-    cuda_graph: bool = False
-    """Capture the whole train step in a CUDA graph (CUDA only; falls back to eager)."""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError(f"epochs must be a whole number >= 1, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 60_000:
-            raise ConfigError(f"batch size must be between 1 and 60000, got {self.batch_size!r}")
-        if not isinstance(self.lr, (int, float)) or not (0 < self.lr < 10) or math.isnan(self.lr):
-            raise ConfigError(f"learning rate must be a number in (0, 10), got {self.lr!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
-        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
-            raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
-        if self.loader not in LOADERS:
-            raise ConfigError(f"loader must be one of {', '.join(LOADERS)}, got {self.loader!r}")
 
 
 def resolve_device(name: str = "auto") -> torch.device:

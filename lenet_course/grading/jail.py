@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 RUNTIME_FILES = (
     "__init__.py",
     "errors.py",
+    "config.py",
     "runtime.py",
     "data.py",
     "grading/__init__.py",

@@ -138,3 +138,14 @@ def test_train_with_unfinished_exercises_says_what_to_finish(mnist_root, tmp_pat
                   "--data", str(mnist_root), "--out", str(tmp_path / "o"))  # fmt: skip
     assert result.returncode == 2
     assert "not finished: Exercise 1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_help_of_every_command_comes_without_importing_torch():
+    """`--help` and argument errors should answer at once: building the parser reads
+    the recipe and limit defaults from torch-free modules."""
+    probe = (
+        "import sys; from lenet_course.cli import build_parser; build_parser(); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", "building the CLI parser imported torch"
