@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -165,12 +164,10 @@ def _cluster_executor(args: argparse.Namespace, out: Path):
         if not sep or not name:
             raise UserError(f"--sbatch {option!r}: write NAME=VALUE, e.g. --sbatch qos=teaching")
         sbatch.append((name.lstrip("-"), value))
-    data = args.data or os.environ.get("LENET_DATA")
     config = ClusterConfig(
         kind=args.executor, max_running=args.max_running, gpus=args.gpus, cpus=args.cpus,
         mem_gb=args.mem_gb, time_min=args.time_min, partition=args.partition,
         account=args.account, sbatch=tuple(sbatch),
-        data_root=str(Path(data).resolve()) if data else None,
     )  # fmt: skip
     return make_executor(config, out.resolve() / ".submitit")
 

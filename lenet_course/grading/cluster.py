@@ -6,7 +6,6 @@ most ``max_running`` jobs at a time.
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ class ClusterConfig:
     partition: str | None = None
     account: str | None = None
     sbatch: tuple[tuple[str, str], ...] = ()  # extra sbatch options, (name, value)
-    data_root: str | None = None  # exported to the job as LENET_DATA
 
 
 def submitit_module():
@@ -66,8 +64,6 @@ def make_executor(config: ClusterConfig, logs: Path):
             params["partition"] = config.partition
         if config.account:
             params["account"] = config.account
-        if config.data_root:
-            params["setup"] = [f"export LENET_DATA={shlex.quote(str(config.data_root))}"]
         executor.update_parameters(**params)
     else:
         raise UserError(f"unknown executor {config.kind!r}: use threads, local or slurm")
@@ -87,12 +83,11 @@ def job_running(executor, job_id: str) -> bool:
     return not submitit.SlurmJob(folder=executor.folder, job_id=job_id).done()
 
 
-def run_jobs(executor, fn: Callable, tasks: Sequence, *, wait: bool,
-             on_done: Callable) -> dict[str, str]:  # fmt: skip
-    """Run ``fn(task)`` for every task on ``executor``; report each outcome to ``on_done``.
+def run_jobs(executor, fn: Callable, tasks: Sequence, *, wait: bool, on_result: Callable,
+             on_status: Callable) -> dict[str, str]:  # fmt: skip
+    """Run ``fn(task)`` for every task on ``executor``. Each job's return value goes to
+    ``on_result``; a job that was only submitted, or died, goes to ``on_status(task, status)``.
     Returns the jobs left running (``task.submission`` -> job id) when ``wait`` is False."""
-    from lenet_course.grading.gradebook import Outcome
-
     kind = _kind(executor)
     if kind == "slurm":
         jobs = executor.map_array(fn, list(tasks))
@@ -100,7 +95,7 @@ def run_jobs(executor, fn: Callable, tasks: Sequence, *, wait: bool,
         running = dict(zip(jobs, tasks, strict=True))
         if not wait:
             for job, task in running.items():
-                on_done(Outcome(Path(task.submission).name, f"submitted (job {job.job_id})"))
+                on_status(task, f"submitted (job {job.job_id})")
             return {task.submission: job.job_id for job, task in running.items()}
     else:  # the local executor starts every job at once: keep at most max_running alive
         queue, running = list(tasks), {}
@@ -113,13 +108,11 @@ def run_jobs(executor, fn: Callable, tasks: Sequence, *, wait: bool,
         for job in finished:
             task = running.pop(job)
             try:
-                on_done(job.result())
+                on_result(job.result())
             except Exception as exc:  # noqa: BLE001 - a job killed or lost: that student only
                 first = str(exc).strip().splitlines()
                 why = first[-1] if first else type(exc).__name__
-                on_done(
-                    Outcome(Path(task.submission).name, f"error: job {job.job_id} failed: {why}")
-                )
+                on_status(task, f"error: job {job.job_id} failed: {why}")
         if running and not finished:
             time.sleep(FINISHED_POLL_SECONDS[kind])
     return {}

@@ -136,6 +136,7 @@ def grade_all(
     unknown = sorted(set(only) - {s.name for s in subs})
     if unknown:
         raise UserError(f"no student folder named {', '.join(unknown)} in {folder}.")
+    prints: dict[str, str] = {}  # task.submission -> fingerprint of the files graded
     for sub in subs:
         if only and sub.name not in only:
             continue
@@ -151,9 +152,9 @@ def grade_all(
             if job_running(executor, job["job"]):
                 finish(Outcome(sub.name, f"pending (job {job['job']})"))
                 continue
-        tasks.append(
-            Task(str(sub), str(out), limits, full, None if data_root is None else str(data_root))
-        )
+        root = None if data_root is None else str(data_root)
+        tasks.append(Task(str(sub), str(out), limits, full, root))
+        prints[str(sub)] = fp
 
     if executor is None:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -162,16 +163,20 @@ def grade_all(
     elif tasks:
         from lenet_course.grading.cluster import run_jobs
 
-        submitted = run_jobs(executor, grade_one, tasks, wait=wait, on_done=finish)
-        for task, job_id in submitted.items():
-            pending[Path(task).name] = {"job": job_id, "fingerprint": fingerprint(Path(task))}
+        submitted = run_jobs(
+            executor, grade_one, tasks, wait=wait, on_result=finish,
+            on_status=lambda task, status: finish(Outcome(Path(task.submission).name, status)),
+        )  # fmt: skip
+        for sub, job_id in submitted.items():
+            pending[Path(sub).name] = {"job": job_id, "fingerprint": prints[sub]}
     for o in outcomes:
         if o.status in ("graded", "skipped") or o.status.startswith("error"):
             pending.pop(o.student, None)
     atomic_write(out / PENDING, json.dumps(pending, indent=1))
     statuses = {o.student: o.status for o in outcomes}
-    write_gradebook(out, statuses)
-    write_class_report(out, statuses, class_rows(out, statuses))
+    rows = class_rows(out, statuses)
+    write_gradebook(out, statuses, rows)
+    write_class_report(out, statuses, rows)
     return sorted(outcomes, key=lambda o: o.student)
 
 
@@ -184,14 +189,14 @@ def class_rows(out: Path, statuses: dict[str, str]) -> dict[str, dict | None]:
     return rows
 
 
-def write_gradebook(out: Path, statuses: dict[str, str]) -> Path:
+def write_gradebook(out: Path, statuses: dict[str, str], rows: dict[str, dict | None]) -> Path:
     """``gradebook.csv`` (student, points per exercise, total, status) and
-    ``gradebook-canvas.csv`` (Canvas's grade-import layout), both from report.json."""
+    ``gradebook-canvas.csv`` (Canvas's grade-import layout), both from ``rows``
+    (:func:`class_rows`: the grader's report.json files)."""
     buf, canvas = io.StringIO(), io.StringIO()
     writer, lms = csv.writer(buf), csv.writer(canvas)
     writer.writerow(["student", *EXERCISES, "total", "status"])
     lms.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "LeNet lab"])
-    rows = class_rows(out, statuses)
     possible = max((r["max_score"] for r in rows.values() if r is not None), default=100)
     lms.writerow(["Points Possible", "", "", "", "", possible])
     for student, report in sorted(rows.items()):

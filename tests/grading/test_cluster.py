@@ -68,22 +68,29 @@ def test_slurm_array_carries_the_resources_and_is_collected_by_a_later_run(tmp_p
     logs = out / ".submitit"
     config = ClusterConfig(
         kind="slurm", max_running=1, gpus=1, cpus=4, mem_gb=3, time_min=20,
-        partition="teach", account="cs101", sbatch=(("qos", "short"),), data_root="/shared/mnist",
+        partition="teach", account="cs101", sbatch=(("qos", "short"),),
     )  # fmt: skip
+    mnist = tmp_path / "shared-mnist"  # where the jobs read MNIST: carried by each task
+    mnist.mkdir()
     mock = MockedSubprocess(known_cmds=["srun"])
     try:
         with mock.context():
             executor = make_executor(config, logs)
-            first = grade_all(folder, out, SMALL, full=False, executor=executor, wait=False)
+            first = grade_all(
+                folder, out, SMALL, full=False, executor=executor, wait=False, data_root=mnist
+            )
             assert [o.status for o in first] == ["submitted (job 12_0)", "submitted (job 12_1)"]
             sbatch = SlurmJob(logs, "12").paths.submission_file.read_text().splitlines()
             for line in ("#SBATCH --array=0-1%1", "#SBATCH --gpus-per-node=1",
                          "#SBATCH --cpus-per-task=4", "#SBATCH --mem=3GB", "#SBATCH --time=20",
                          "#SBATCH --partition=teach", "#SBATCH --account=cs101",
-                         "#SBATCH --qos=short", "export LENET_DATA=/shared/mnist"):  # fmt: skip
+                         "#SBATCH --qos=short"):  # fmt: skip
                 assert line in sbatch, f"{line!r} missing from the sbatch file:\n" + "\n".join(
                     sbatch
                 )
+            for job_id in ("12_0", "12_1"):
+                task = SlurmJob(logs, job_id).submission().args[0]
+                assert task.data_root == str(mnist), "a job would not know where MNIST is"
             pending = json.loads((out / "pending.json").read_text())
             assert {s: p["job"] for s, p in pending.items()} == {"ada": "12_0", "bob": "12_1"}
 
