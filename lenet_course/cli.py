@@ -120,7 +120,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     console.print(f"Checking {args.target}: {tier} tier. Use --full for everything.")
     report = views.grade_with_progress(
         console, _target_folder(args.target), _limits_from(args), full=args.full,
-        data=_grading_data(args, args.full),
+        data=_grading_data(args, args.full), hidden=False,
     )  # fmt: skip
     views.print_report(console, report)
     return 0

@@ -81,8 +81,9 @@ def print_report(console, report, *, hints: bool = True) -> None:
     console.print(f"[bold]Total: {report.score}/{report.max_score}[/]")
 
 
-def grade_with_progress(console, submission: Path, limits, *, full: bool, data):
-    """Grade with a progress bar over the four exercises."""
+def grade_with_progress(console, submission: Path, limits, *, full: bool, data, hidden=True):
+    """Grade with a progress bar over the four exercises (``hidden=False``: the hidden
+    tests are listed, not run)."""
     from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
 
     from lenet_course.grading.runner import grade
@@ -97,7 +98,7 @@ def grade_with_progress(console, submission: Path, limits, *, full: bool, data):
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("grading exercises", total=len(EXERCISES))
         return grade(
-            submission, limits, full=full, data_root=data,
+            submission, limits, full=full, data_root=data, hidden=hidden,
             on_exercise=lambda ex, results: progress.advance(task),
         )  # fmt: skip
 

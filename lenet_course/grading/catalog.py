@@ -55,8 +55,26 @@ def describe(items) -> list[dict]:
             "title": _title(item),
             "points": int(marker.args[0]) if marker else 0,
             "slow": item.get_closest_marker("slow") is not None,
+            "hidden": item.get_closest_marker("hidden") is not None,
         })  # fmt: skip
     return out
+
+
+HIDDEN_FILE = "hidden.json"
+"""In a student release: the exercise and points of each hidden test it leaves out."""
+
+
+def hidden_tests(items) -> list[dict]:
+    """Each hidden test's exercise and points: from the catalog in the kit, from
+    :data:`HIDDEN_FILE` in a student release (which holds none of the tests themselves)."""
+    hidden = [{"exercise": i["exercise"], "points": i["points"]} for i in items if i.get("hidden")]
+    if hidden:
+        return hidden
+    try:
+        saved = json.loads((tests_dir() / HIDDEN_FILE).read_text())
+        return [{"exercise": str(t["exercise"]), "points": int(t["points"])} for t in saved]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def _cache_file() -> Path:

@@ -19,7 +19,8 @@ def _gradescope_test(t) -> dict:
         "score": t.score,
         "max_score": t.max_score,
         "output": t.message or "Passed.",
-        "visibility": "visible",
+        # Hidden tests: students see them once the instructor publishes the grades.
+        "visibility": "after_published" if t.hidden else "visible",
     }
     if t.status in ("passed", "failed"):  # a skipped test has no status: it is not a failure
         entry["status"] = t.status
@@ -61,6 +62,8 @@ def junit(report: GradeReport) -> str:
             props = ET.SubElement(case, "properties")
             ET.SubElement(props, "property", name="points", value=str(t.score))
             ET.SubElement(props, "property", name="max_points", value=str(t.max_score))
+            if t.hidden:  # for the instructor's eyes: kept out of the student release
+                ET.SubElement(props, "property", name="visibility", value="hidden")
             if t.status == "failed":
                 ET.SubElement(case, "failure", message=t.message).text = t.message
             elif t.status == "skipped":

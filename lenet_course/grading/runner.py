@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from lenet_course.errors import UserError
-from lenet_course.grading.catalog import GraderError, catalog, tests_dir
+from lenet_course.grading.catalog import GraderError, catalog, hidden_tests, tests_dir
 from lenet_course.grading.jail import LEVEL_NOTES, level
 from lenet_course.grading.limits import Limits
 from lenet_course.targets import EXERCISES, kit_root
@@ -50,6 +50,7 @@ class TestResult:
     status: str = "failed"  # passed | failed | skipped
     message: str = ""
     seconds: float = 0.0
+    hidden: bool = False  # kept out of the student release; graded on submission
 
 
 @dataclass
@@ -189,10 +190,15 @@ def grade(
     full: bool = True,
     data_root=None,
     seed: int | None = None,
+    hidden: bool = True,
+    exercises: tuple[str, ...] = (),
     on_exercise: Callable[[str, list[TestResult]], None] | None = None,
 ) -> GradeReport:
     """Grade a folder holding the four exercise files; returns the report (never raises for
-    a broken submission, only for a broken grader)."""
+    a broken submission, only for a broken grader).
+
+    ``hidden=False`` (students' ``check``) leaves the hidden tests out and says what they are
+    worth; ``exercises`` limits the grade to those exercises (all when empty)."""
     from lenet_course import data
 
     limits = limits or Limits()
@@ -206,6 +212,18 @@ def grade(
     deadline = start + limits.submission_seconds
     seed = secrets.randbits(31) if seed is None else seed
     items = list(catalog())
+    unknown = sorted(set(exercises) - set(EXERCISES))
+    if unknown:
+        raise UserError(
+            f"no exercise named {', '.join(unknown)}; choose from {', '.join(EXERCISES)}"
+        )
+    withheld = hidden_tests(items)  # none in the kit's full grade; listed, not run, otherwise
+    if hidden and any(i.get("hidden") for i in items):
+        withheld = []
+    items = [i for i in items if not i.get("hidden")] if not hidden else items
+    if exercises:
+        items = [i for i in items if i["exercise"] in exercises]
+        withheld = [t for t in withheld if t["exercise"] in exercises]
     skipped = [] if full else [i for i in items if i["slow"]]
     graded = [i for i in items if i not in skipped]
     if full:
@@ -213,6 +231,11 @@ def grade(
         data.verify_checksums(data_root)
     isolation = level()
     notes = [LEVEL_NOTES[isolation]]
+    if withheld:
+        notes.append(
+            f"hidden tests: {len(withheld)} tests worth {sum(t['points'] for t in withheld)} "
+            "points are graded when you submit; they are not run here"
+        )
     if limits.memory_mb and _cuda_visible():
         limits = replace(limits, memory_mb=0)
         notes.append(
@@ -228,7 +251,10 @@ def grade(
         problems = copy_submission(submission, workdir / "submission")
 
         def run(ex: str) -> list[TestResult]:
-            out = [TestResult(i["nodeid"], ex, i["title"], i["points"]) for i in by_ex[ex]]
+            out = [
+                TestResult(i["nodeid"], ex, i["title"], i["points"], hidden=i.get("hidden", False))
+                for i in by_ex[ex]
+            ]
             if ex in problems:
                 for r in out:
                     r.message = problems[ex]
@@ -261,10 +287,19 @@ def grade(
             TestResult(
                 i["nodeid"], i["exercise"], i["title"], i["points"], status="skipped",
                 message="not run in the fast tier; run `lenet-course check --full` for it",
+                hidden=i.get("hidden", False),
+            )
+        )  # fmt: skip
+    for n, t in enumerate(withheld, start=1):
+        results.append(
+            TestResult(
+                f"hidden::{t['exercise']}::{n}", t["exercise"], "a hidden test", t["points"],
+                status="skipped", message="hidden: graded when you submit, not here",
+                hidden=True,
             )
         )  # fmt: skip
     order = {i["nodeid"]: n for n, i in enumerate(items)}
-    results.sort(key=lambda r: order[r.nodeid])
+    results.sort(key=lambda r: (EXERCISES.index(r.exercise), order.get(r.nodeid, len(order))))
     return GradeReport(
         submission=str(submission),
         tests=results,

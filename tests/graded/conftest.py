@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lenet_course.model import LeNet, architecture, load_named_weights, named_weights
+from lenet_course.grading.spec import architecture, lenet, named_weights
 
 
 def draw_seed(rng: torch.Generator) -> int:
@@ -19,15 +19,12 @@ def draw_seed(rng: torch.Generator) -> int:
 
 def random_weights(rng: torch.Generator) -> dict:
     """Named weights of a freshly initialised LeNet, drawn from this run's generator."""
-    torch.manual_seed(draw_seed(rng))
-    return named_weights(LeNet())
+    return named_weights(lenet(draw_seed(rng)))
 
 
-def reference(weights: dict) -> LeNet:
+def reference(weights: dict) -> torch.nn.Module:
     """The lecture's LeNet (log-probabilities out) holding ``weights``."""
-    net = LeNet()
-    load_named_weights(net, weights)
-    return net
+    return lenet(weights=weights)
 
 
 def images(rng: torch.Generator, n: int) -> torch.Tensor:

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from lenet_course import data
-from lenet_course.engine import evaluate
-from lenet_course.grading.probes import ModeProbe, mode_data
-from lenet_course.model import LeNet, architecture, load_named_weights, named_weights
+from lenet_course.grading.probes import ModeProbe, StudentError, mode_data
+from lenet_course.grading.spec import accuracy, architecture, lenet, named_weights
 from tests.graded.conftest import draw_seed, random_weights, reference
+from tests.graded.replays import replay
 
 SPEC = architecture()
 
@@ -39,10 +39,9 @@ def train(ex3, rng, *, n=1000, batch_size=50, epochs=3, lr=1e-3, shuffle=True, s
 
 def judged(weights: dict, n: int, seed: int) -> tuple[float, float]:
     """The judge's own mean NLL and accuracy (percent) of ``weights`` on synthetic digits."""
-    net = LeNet()
     try:
-        load_named_weights(net, weights)
-    except (KeyError, ValueError) as exc:
+        net = lenet(weights=weights)
+    except (KeyError, ValueError, StudentError) as exc:
         pytest.fail(f"the trained net's layers were changed by train() ({exc}).", pytrace=False)
     x, y = data.synthetic_digits(n, seed=seed)
     with torch.no_grad():
@@ -51,30 +50,7 @@ def judged(weights: dict, n: int, seed: int) -> tuple[float, float]:
 
 
 def initial(seed: int) -> dict:
-    torch.manual_seed(seed)
-    return named_weights(LeNet())
-
-
-def replay(seed: int, n: int, batch_size: int, epochs: int, lr: float) -> tuple[list[float], dict]:
-    """The judge's own run of the lecture's loop on the same data: mean NLL per epoch, and
-    the final weights."""
-    torch.manual_seed(seed)
-    net = LeNet()
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    x, y = data.synthetic_digits(n, seed=seed)
-    loader = data.TensorLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed)
-    means = []
-    for _ in range(epochs):
-        net.train()
-        total = 0.0
-        for inputs, labels in loader:
-            optimizer.zero_grad()
-            loss = F.nll_loss(net(inputs), labels)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-        means.append(total / len(loader))
-    return means, named_weights(net)
+    return named_weights(lenet(seed))
 
 
 def numbers(records: list, field: str) -> list:
@@ -87,7 +63,7 @@ def numbers(records: list, field: str) -> list:
     return values
 
 
-@pytest.mark.points(5)
+@pytest.mark.points(4)
 def test_training_loss_decreases(ex3, rng):
     """The mean training loss falls over three epochs"""
     obs = train(ex3, rng)
@@ -107,31 +83,38 @@ def test_training_loss_decreases(ex3, rng):
     )
 
 
-@pytest.mark.points(6)
+@pytest.mark.points(3)
+@pytest.mark.hidden
 def test_two_steps_equal_reference_adam_nll_steps(ex3, rng):
     """Two batches give the same weights as two reference Adam + NLL steps"""
+    steps_match_the_lecture(ex3, rng, n=200)
+
+
+@pytest.mark.points(2)
+@pytest.mark.hidden
+def test_a_short_last_batch_is_a_step_too(ex3, rng):
+    """230 samples in batches of 100: the last 30 take a step of their own"""
+    steps_match_the_lecture(ex3, rng, n=230)
+
+
+def steps_match_the_lecture(ex3, rng, n: int) -> None:
     lr = [5e-4, 1e-3, 2e-3][int(torch.randint(0, 3, (1,), generator=rng))]
     seed = draw_seed(rng)
     obs = ex3.call(
-        "ex3.train", spec=SPEC, seed=seed, train=synthetic(200, seed, 100, False),
+        "ex3.train", spec=SPEC, seed=seed, train=synthetic(n, seed, 100, False),
         test=synthetic(100, seed + 1, 100, False), epochs=1, lr=lr,
     )  # fmt: skip
-    torch.manual_seed(seed)
-    reference = LeNet()
-    optimizer = torch.optim.Adam(reference.parameters(), lr=lr)
-    x, y = data.synthetic_digits(200, seed=seed)
-    for inputs, labels in data.TensorLoader(x, y, batch_size=100, shuffle=False):
-        optimizer.zero_grad()
-        F.nll_loss(reference(inputs), labels).backward()
-        optimizer.step()
-    for name, params in obs["weights"].items():
-        for p, got in params.items():
-            want = getattr(getattr(reference, name), p).detach()
-            assert got.shape == want.shape and torch.allclose(got, want, atol=1e-6), (
-                f"After two batches {name}.{p} differs from two reference Adam steps on the NLL "
-                f"loss with lr={lr}. Hint: zero the gradients every batch (they add up "
-                "otherwise), use the NLL loss on the log-probabilities, and Adam over all the "
-                "net's parameters with the lr you were given."
+    _, want = replay(seed, n, 100, 1, lr, shuffle=False)
+    steps = -(-n // 100)
+    for name, params in want.items():
+        for p, expected in params.items():
+            got = obs["weights"][name][p]
+            assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-6), (
+                f"After one epoch of {n} samples in batches of 100 ({steps} steps), {name}.{p} "
+                f"differs from {steps} reference Adam steps on the NLL loss with lr={lr}. Hint: "
+                "zero the gradients every batch (they add up otherwise), use the NLL loss on "
+                "the log-probabilities, Adam over all the net's parameters with the lr you "
+                "were given, and take a step for every batch the loader gives, the last too."
             )
 
 
@@ -210,7 +193,7 @@ def test_evaluate_returns_accuracy_in_percent(ex3, rng):
 
 @pytest.mark.points(3)
 def test_train_returns_one_epoch_record_per_epoch(ex3, rng):
-    """train() returns one EpochRecord per epoch holding the right quantities"""
+    """train() returns one EpochRecord per epoch, numbered, with the test accuracy"""
     epochs = int(torch.randint(2, 4, (1,), generator=rng))
     lr = [5e-4, 2e-3][int(torch.randint(0, 2, (1,), generator=rng))]
     obs = train(ex3, rng, n=200, epochs=epochs, lr=lr)
@@ -223,8 +206,27 @@ def test_train_returns_one_epoch_record_per_epoch(ex3, rng):
             f"Record {i} is a {r['type']}; build each record with lenet_course.runtime.EpochRecord."
         )
         assert r["epoch"] == i, f"Record {i} has epoch={r['epoch']}; count epochs from 1."
-    losses = numbers(records, "train_loss")
+    accuracies = numbers(records, "test_accuracy")
+    for v in accuracies:
+        assert 0 <= v <= 100, f"test_accuracy should be a percentage from evaluate(); got {v}."
+    _, final = judged(obs["weights"], 200, obs["seed"] + 1)
+    assert accuracies[-1] == pytest.approx(final, abs=1e-3), (
+        f"The last record's test_accuracy is {accuracies[-1]:.2f}, but the trained net scores "
+        f"{final:.2f}% on the test loader. Hint: after each epoch, evaluate on the test loader "
+        "(not the training loader) and record that value."
+    )
+
+
+@pytest.mark.points(2)
+@pytest.mark.hidden
+def test_recorded_losses_are_the_epoch_means_of_one_adam_run(ex3, rng):
+    """Each record's train_loss is its epoch's mean NLL, in one Adam run"""
+    epochs = int(torch.randint(2, 4, (1,), generator=rng))
+    lr = [5e-4, 2e-3][int(torch.randint(0, 2, (1,), generator=rng))]
+    obs = train(ex3, rng, n=200, epochs=epochs, lr=lr)
+    losses = numbers(obs["records"], "train_loss")
     expected, weights = replay(obs["seed"], 200, 50, epochs, lr)
+    assert len(losses) == epochs, f"train(..., epochs={epochs}) returned {len(losses)} records."
     for i, (got, want) in enumerate(zip(losses, expected, strict=True), start=1):
         assert got == pytest.approx(want, rel=2e-3), (
             f"Record {i} has train_loss={got:.4f}; the mean NLL over that epoch's batches is "
@@ -239,15 +241,6 @@ def test_train_returns_one_epoch_record_per_epoch(ex3, rng):
                 "same batches. Hint: build one Adam optimizer before the first epoch and keep "
                 "it (and its state) for the whole run; one step per batch."
             )
-    accuracies = numbers(records, "test_accuracy")
-    for v in accuracies:
-        assert 0 <= v <= 100, f"test_accuracy should be a percentage from evaluate(); got {v}."
-    _, final = judged(obs["weights"], 200, obs["seed"] + 1)
-    assert accuracies[-1] == pytest.approx(final, abs=1e-3), (
-        f"The last record's test_accuracy is {accuracies[-1]:.2f}, but the trained net scores "
-        f"{final:.2f}% on the test loader. Hint: after each epoch, evaluate on the test loader "
-        "(not the training loader) and record that value."
-    )
 
 
 def trained(obs: dict, n: int) -> None:
@@ -367,20 +360,17 @@ def mnist_run(ex3_mnist, grading_seed, mnist_root) -> dict:
         )  # fmt: skip
     except pytest.fail.Exception as exc:
         return {"fault": fault, "error": str(exc)}
-    net = LeNet()
     try:
-        load_named_weights(net, obs["weights"])
-    except (KeyError, ValueError) as exc:
+        net = lenet(weights=obs["weights"])
+    except (KeyError, ValueError, StudentError) as exc:
         return {
             "fault": fault,
             "error": f"the trained net's weights do not fit the lecture's LeNet ({exc}).",
         }
     x, y = data.load_split(mnist_root, train=False)
-    loader = data.TensorLoader(
-        data.to_inputs(x), torch.tensor(perm)[y], batch_size=1000, shuffle=False
-    )
-    accuracy = evaluate(net, loader, "cpu")  # the judge's own evaluation, on its own test set
-    return {"fault": fault, "error": None, "accuracy": accuracy}
+    # The judge's own evaluation, on its own relabelled test set.
+    score = accuracy(net, data.to_inputs(x), torch.tensor(perm)[y])
+    return {"fault": fault, "error": None, "accuracy": score}
 
 
 def accuracy_of(run: dict, record_property) -> float:

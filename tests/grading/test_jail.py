@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from lenet_course.grading import jail
-from lenet_course.model import architecture
+from lenet_course.grading.spec import architecture
 from lenet_course.targets import kit_root
 
 needs_root = pytest.mark.skipif(

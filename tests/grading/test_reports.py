@@ -104,4 +104,4 @@ def test_gradescope_bundle_runs_the_grader_in_an_autograder_tree(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == FAST_MAX - 20
-    assert len(results["tests"]) == 26
+    assert len(results["tests"]) == 29

@@ -1,0 +1,56 @@
+"""The lecture's LeNet as data, and the judge's nets built from it.
+
+The judge never imports the kit's model or engine: its references are nets built from
+:func:`architecture` by the same interpreter the jailed workers use. So the graded tests
+hold no LeNet class to copy, and a student release (which ships the judge without the
+kit's reference modules) grades exactly as the kit does.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lenet_course.grading.probes import NAMED_LAYERS, build_net, load_named, named_weights
+
+__all__ = ["NAMED_LAYERS", "architecture", "lenet", "load_named", "named_weights", "accuracy"]
+
+
+def architecture(*, log_softmax: bool = True, train_mask: bool = False) -> dict:
+    """The lecture's LeNet as data, for the judge and the grader's jailed workers to build.
+
+    Layers are created in the lecture's order, so a net built from this spec after
+    ``torch.manual_seed(s)`` starts from the same weights as the kit's ``LeNet()`` does.
+    With ``train_mask``, every odd-numbered input of fc1 is zeroed in training mode only
+    (eval mode is the lecture's LeNet), so fc1's odd columns move only in eval-mode steps.
+    """
+    mask = [["train_mask"]] if train_mask else []
+    steps = [["conv1"], ["relu"], ["maxpool", 2], ["conv2"], ["relu"], ["maxpool", 2],
+             ["flatten"], *mask, ["fc1"], ["relu"], ["fc2"], ["relu"], ["fc3"]]  # fmt: skip
+    return {
+        "layers": {
+            "conv1": ["conv", 1, 6, 5],
+            "conv2": ["conv", 6, 16, 5],
+            "fc1": ["linear", 256, 120],
+            "fc2": ["linear", 120, 84],
+            "fc3": ["linear", 84, 10],
+        },
+        "forward": steps + ([["log_softmax"]] if log_softmax else []),
+    }
+
+
+def lenet(seed: int = 0, weights: dict | None = None, *, log_softmax: bool = True) -> nn.Module:
+    """The lecture's LeNet (log-probabilities out unless ``log_softmax=False``), initialised
+    from ``seed`` as ``torch.manual_seed(seed); LeNet()`` is, then given ``weights``."""
+    return build_net(architecture(log_softmax=log_softmax), seed, weights)
+
+
+def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
+    """The judge's own accuracy (percent) of ``net`` on ``x, y``, in eval mode."""
+    net.eval()
+    with torch.no_grad():
+        hits = sum(
+            int((net(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
+            for i in range(0, len(y), batch)
+        )
+    return 100.0 * hits / len(y)

@@ -1,0 +1,46 @@
+"""Hidden tests: graded on submission, listed (not run) by `check`, published later."""
+
+from __future__ import annotations
+
+import json
+
+from lenet_course.grading import catalog
+from lenet_course.grading.reports import gradescope, junit
+from lenet_course.grading.runner import grade
+from tests.grading.conftest import SMALL, make_submission
+
+
+def test_the_kit_holds_hidden_tests_worth_points_in_exercises_2_and_3():
+    hidden = catalog.hidden_tests(catalog.catalog())
+    assert {t["exercise"] for t in hidden} == {"ex2_log_softmax", "ex3_train"}
+    assert sum(t["points"] for t in hidden) == 10
+    assert sum(i["points"] for i in catalog.catalog()) == 100, "the points must add up to 100"
+
+
+def test_check_lists_the_hidden_tests_without_running_them_and_grade_runs_them(tmp_path):
+    sub = make_submission(tmp_path / "sub")
+    kept = grade(sub, SMALL, full=False, hidden=False, exercises=("ex2_log_softmax",))
+    hidden = [t for t in kept.tests if t.hidden]
+    assert [(t.status, t.max_score, t.title) for t in hidden] == [("skipped", 3, "a hidden test")]
+    assert kept.max_score == 20 and kept.score == 17
+    assert any("hidden tests: 1 tests worth 3 points" in n for n in kept.notes)
+
+    graded = grade(sub, SMALL, full=False, exercises=("ex2_log_softmax",))
+    ran = [t for t in graded.tests if t.hidden]
+    assert [(t.status, t.score) for t in ran] == [("passed", 3)]
+    assert "each_row_is_stabilised" in ran[0].nodeid
+    assert graded.score == 20 and not any("hidden tests" in n for n in graded.notes)
+
+    entries = {e["number"]: e for e in gradescope(graded)["tests"]}
+    assert entries[ran[0].nodeid]["visibility"] == "after_published"
+    assert {e["visibility"] for n, e in entries.items() if n != ran[0].nodeid} == {"visible"}
+    assert junit(graded).count('name="visibility" value="hidden"') == 1
+
+
+def test_a_release_reads_what_its_hidden_tests_are_worth_from_hidden_json(tmp_path, monkeypatch):
+    (tmp_path / catalog.HIDDEN_FILE).write_text(
+        json.dumps([{"exercise": "ex3_train", "points": 4}])
+    )
+    monkeypatch.setattr(catalog, "tests_dir", lambda: tmp_path)
+    visible = [i for i in catalog.catalog() if not i["hidden"]]
+    assert catalog.hidden_tests(visible) == [{"exercise": "ex3_train", "points": 4}]
