@@ -117,3 +117,55 @@ def out_of_sync(solutions: Path, exercises: Path) -> list[str]:
         for name, text in render_exercises(solutions).items()
         if not (exercises / name).is_file() or (exercises / name).read_text() != text
     ]
+
+
+# --- notebooks ---------------------------------------------------------------------------
+
+NOTEBOOK_SETUP = "setup.py"  # the cells every notebook starts with
+LECTURE_NOTEBOOK = "lecture.py"  # the kit's own API: not part of a student release
+DEFAULT_REPO_URL = "https://github.com/YOUR-COURSE/lenet-course-student"
+
+
+def render_notebooks(sources: Path, *, repo_url: str | None = None,
+                     lecture: bool = True) -> dict:  # fmt: skip
+    """``{name.ipynb: notebook}`` from the jupytext ``py:percent`` sources in ``sources``,
+    each opened by the setup cells (with ``repo_url`` for Colab). Needs jupytext."""
+    try:
+        import jupytext
+    except ImportError:
+        raise UserError("writing notebooks needs jupytext. Fix: pip install -e '.[dev]'") from None
+    sources = Path(sources)
+    setup = jupytext.reads(
+        (sources / NOTEBOOK_SETUP).read_text().replace("{repo_url}", repo_url or DEFAULT_REPO_URL),
+        fmt="py:percent",
+    )
+    names = sorted(p.name for p in sources.glob("*.py") if p.name != NOTEBOOK_SETUP)
+    if not lecture:
+        names = [n for n in names if n != LECTURE_NOTEBOOK]
+    if not names:
+        raise UserError(f"no notebook sources (*.py) in {sources}")
+    out = {}
+    for name in names:
+        nb = jupytext.read(sources / name, fmt="py:percent")
+        nb.cells = [*[c.copy() for c in setup.cells], *nb.cells]
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        nb.metadata.pop("jupytext", None)
+        out[name.removesuffix(".py") + ".ipynb"] = nb
+    return out
+
+
+def make_notebooks(sources: Path, out: Path, **kw) -> list[Path]:
+    """Write the notebooks :func:`render_notebooks` gives into ``out``."""
+    import nbformat
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, nb in render_notebooks(sources, **kw).items():
+        atomic_write(out / name, nbformat.writes(nb))
+        written.append(out / name)
+    return written

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from lenet_course import views
+from lenet_course.edition import EDITION, STUDENT_COMMANDS
 from lenet_course.errors import UserError
 
 log = logging.getLogger("lenet_course")
@@ -89,6 +90,29 @@ def cmd_make_exercises(args: argparse.Namespace) -> int:
     exercises = Path(args.exercises) if args.exercises else root / "exercises"
     for path in make_exercises(solutions, exercises):
         print(f"wrote {path}")
+    return 0
+
+
+def cmd_make_notebooks(args: argparse.Namespace) -> int:
+    from lenet_course.authoring import make_notebooks
+    from lenet_course.targets import kit_root
+
+    out = Path(args.out) if args.out else kit_root() / "notebooks"
+    for path in make_notebooks(kit_root() / "notebooks", out, repo_url=args.repo_url):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from lenet_course.release import write_student_release
+
+    summary = write_student_release(Path(args.out), repo_url=args.repo_url, force=args.force)
+    print(
+        f"wrote the student release to {args.out}: {summary['files']} files, "
+        f"{summary['visible_tests']} visible tests ({summary['visible_points']} points), "
+        f"{summary['hidden_tests']} hidden tests ({summary['hidden_points']} points) left out"
+    )
+    print(f"next: cd {args.out} && git init && git add -A && git commit -m 'LeNet lab', then push")
     return 0
 
 
@@ -351,8 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show library log messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    student = EDITION == "student"
 
-    p = sub.add_parser("train", help="replay the lecture: train, report each epoch, plot")
+    def command(name: str, **kw) -> argparse.ArgumentParser:
+        if student and name not in STUDENT_COMMANDS:  # its code is not in a student release
+            return argparse.ArgumentParser(add_help=False)
+        return sub.add_parser(name, **kw)
+
+    p = command("train", help="replay the lecture: train, report each epoch, plot")
     _add_training_flags(p)
     p.add_argument("--out", default="runs/lecture", help="folder for history.json and the plots")
     p.add_argument(
@@ -371,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("bench", help="time one epoch: torchvision DataLoader vs the tensor loader")
+    p = command("bench", help="time one epoch: torchvision DataLoader vs the tensor loader")
     _add_training_flags(p, epochs=False)
     p.add_argument("--warmup", type=int, default=20, help="batches run before the clock starts")
     p.add_argument(
@@ -380,12 +410,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("make-exercises", help="generate exercises/ from solutions/")
+    p = command("make-exercises", help="generate exercises/ from solutions/")
     p.add_argument("--solutions", default=None, help="folder of solutions (default: the kit's)")
     p.add_argument("--exercises", default=None, help="folder to write (default: the kit's)")
     p.set_defaults(func=cmd_make_exercises)
 
-    p = sub.add_parser("check", help="grade your exercises locally, with hints")
+    p = command("make-notebooks", help="write the notebooks (.ipynb) from notebooks/*.py")
+    p.add_argument("--out", default=None, help="folder to write (default: the kit's notebooks/)")
+    p.add_argument("--repo-url", default=None, help="the repository Colab clones (first cell)")
+    p.set_defaults(func=cmd_make_notebooks)
+
+    p = command("release", help="instructors: write a student repository (no solutions)")
+    p.add_argument("edition", choices=["student"], help="which release (student)")
+    p.add_argument("out", help="folder to write; must be new or empty (or use --force)")
+    p.add_argument(
+        "--repo-url", default=None,
+        help="where students will clone the release from (the notebooks' Colab cell)",
+    )  # fmt: skip
+    p.add_argument("--force", action="store_true", help="replace what OUT holds")
+    p.set_defaults(func=cmd_release)
+
+    p = command("check", help="grade your exercises locally, with hints")
     p.add_argument(
         "--target", default="exercises", help="exercises (default), solutions or a folder"
     )
@@ -394,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limit_flags(p)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("grade", help="grade one submission folder into Gradescope's results.json")
+    p = command("grade", help="grade one submission folder into Gradescope's results.json")
     p.add_argument("submission", help="folder holding ex1_lenet.py ... ex4_kernels.py")
     p.add_argument("--out", default="results.json", help="results.json to write")
     p.add_argument("--junit", default=None, help="also write JUnit XML here")
@@ -407,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limit_flags(p)
     p.set_defaults(func=cmd_grade)
 
-    p = sub.add_parser("grade-all", help="grade one subfolder per student into a gradebook")
+    p = command("grade-all", help="grade one subfolder per student into a gradebook")
     p.add_argument("folder", help="folder with one subfolder per student")
     p.add_argument("--out", default="grades", help="where results and gradebook.csv go")
     p.add_argument("--jobs", type=int, default=2, help="submissions graded at once")
@@ -445,12 +490,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limit_flags(p)
     p.set_defaults(func=cmd_grade_all)
 
-    p = sub.add_parser("export", help="build a bundle for an autograding platform")
+    p = command("export", help="build a bundle for an autograding platform")
     p.add_argument("platform", choices=["gradescope"])
     p.add_argument("--out", default="autograder.zip", help="zip file to write")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser(
+    p = command(
         "mutants",
         help="instructors: do the graded tests catch realistic bugs and spare correct code?",
     )
@@ -463,14 +508,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", dest="json_out", default=None, help="also write the summary here")
     p.set_defaults(func=cmd_mutants)
 
-    p = sub.add_parser("validate", help="instructors: validate the kit on a GPU and write a report")
+    p = command("validate", help="instructors: validate the kit on a GPU and write a report")
     p.add_argument("--out", default="validation", help="folder for validation.json/.md")
     p.add_argument("--allow-cpu", action="store_true", help="run without a GPU (CPU report)")
     _add_recipe_flags(p)
     _add_data_flags(p)
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("data", help="download MNIST if absent and verify the four files")
+    p = command("data", help="download MNIST if absent and verify the four files")
     _add_data_flags(p)
     p.set_defaults(func=cmd_data)
 
