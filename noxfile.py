@@ -99,3 +99,17 @@ def validate(session: nox.Session) -> None:
 def exercises(session: nox.Session) -> None:
     """Regenerate exercises/ from solutions/."""
     session.run("lenet-course", "make-exercises")
+
+
+@nox.session(default=False)
+def notebooks(session: nox.Session) -> None:
+    """Write notebooks/*.ipynb from the jupytext sources notebooks/*.py."""
+    session.run("lenet-course", "make-notebooks", *session.posargs)
+
+
+@nox.session(default=False)
+def release(session: nox.Session) -> None:
+    """Write the student release: `nox -s release -- OUT [--repo-url URL]`."""
+    if not session.posargs:
+        session.error("usage: nox -s release -- OUT [--repo-url URL]")
+    session.run("lenet-course", "release", "student", *session.posargs)

@@ -4,6 +4,7 @@
 # or the kit's cache) or downloaded the first time a cell needs it.
 
 # %%
+# %matplotlib inline
 import subprocess
 import sys
 from pathlib import Path
