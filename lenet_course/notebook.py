@@ -9,14 +9,11 @@ notebooks use; CI sets it to ``solutions`` and to ``exercises`` to run them both
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 import types
 from pathlib import Path
 
 TARGET_VAR = "LENET_TARGET"
-_PACKAGE = "your_exercises"  # the name the notebook imports the target folder under
 
 
 def target() -> Path:
@@ -27,13 +24,11 @@ def target() -> Path:
 
 
 def exercise(name: str) -> types.ModuleType:
-    """``exercises/NAME.py`` imported afresh, so edits since the last call take effect."""
-    for loaded in [m for m in sys.modules if m == _PACKAGE or m.startswith(_PACKAGE + ".")]:
-        del sys.modules[loaded]
-    package = types.ModuleType(_PACKAGE)
-    package.__path__ = [str(target())]
-    sys.modules[_PACKAGE] = package
-    return importlib.import_module(f"{_PACKAGE}.{name}")
+    """``exercises/NAME.py`` (of :func:`target`) imported afresh, so that edits made since
+    the last call take effect."""
+    from lenet_course.targets import load
+
+    return load(os.environ.get(TARGET_VAR, "exercises"), name, fresh=True)
 
 
 def unfinished(exc: BaseException) -> str:

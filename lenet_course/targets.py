@@ -52,11 +52,16 @@ def package_for(spec: str | Path) -> str:
     return _loaded[folder]
 
 
-def load(spec: str | Path, exercise: str) -> types.ModuleType:
-    """Import one exercise module (e.g. ``ex2_log_softmax``) of the target ``spec``."""
+def load(spec: str | Path, exercise: str, *, fresh: bool = False) -> types.ModuleType:
+    """Import one exercise module (e.g. ``ex2_log_softmax``) of the target ``spec``;
+    ``fresh`` imports the folder's files anew (a notebook re-run after an edit)."""
     if exercise not in EXERCISES:
         raise ValueError(f"unknown exercise {exercise!r}")
     folder = resolve(spec)
+    if fresh and folder in _loaded:
+        name = _loaded.pop(folder)
+        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[loaded]
     if not (folder / f"{exercise}.py").is_file():
         raise FileNotFoundError(f"{folder / (exercise + '.py')} is missing")
     return importlib.import_module(f"{package_for(spec)}.{exercise}")

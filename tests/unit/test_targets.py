@@ -27,3 +27,15 @@ def test_a_folder_target_is_loaded_from_its_own_files(tmp_path):
 def test_a_missing_target_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="is not a folder"):
         targets.resolve(tmp_path / "nope")
+
+
+def test_a_notebook_sees_an_exercise_edited_since_its_last_import(tmp_path, monkeypatch):
+    from lenet_course import notebook
+
+    for path in (targets.kit_root() / "solutions").glob("ex*.py"):
+        (tmp_path / path.name).write_text(path.read_text())
+    monkeypatch.setenv(notebook.TARGET_VAR, str(tmp_path))
+    assert not hasattr(notebook.exercise("ex4_kernels"), "EDITED")
+    with open(tmp_path / "ex4_kernels.py", "a") as fh:
+        fh.write("\nEDITED = True\n")
+    assert notebook.exercise("ex4_kernels").EDITED is True
