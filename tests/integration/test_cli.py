@@ -94,6 +94,7 @@ def test_bad_settings_exit_2_with_a_message(flag, value, tmp_path):
 
 
 @pytest.mark.mnist
+@pytest.mark.validation  # two timed epochs (27 s): the README's test command stays under 8 min
 def test_bench_reports_both_paths_and_their_ratio_as_json(mnist_root):
     result = _cli(
         "bench",
