@@ -29,7 +29,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def validation(session: nox.Session) -> None:
-    """The slow whole-kit checks CI also runs: mutants, five seeds, full grades, validate."""
+    """The slow whole-kit checks CI also runs: mutants, seeds, full grades, notebooks, release."""
     session.run("python", "-m", "pytest", "-m", "validation", *session.posargs)
 
 
