@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from lenet_course import views
+from lenet_course.config import LOADERS, TrainConfig
 from lenet_course.edition import EDITION, STUDENT_COMMANDS
 from lenet_course.errors import UserError
 
@@ -44,8 +45,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _config_from(args: argparse.Namespace):
-    from lenet_course.config import TrainConfig
-
     return TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -268,7 +267,6 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from lenet_course.config import TrainConfig
     from lenet_course.validate import validate
 
     console = views.console()
@@ -330,8 +328,6 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
 def _add_recipe_flags(p: argparse.ArgumentParser, *, epochs: bool = True) -> None:
     """The lecture's recipe, each default taken from :class:`TrainConfig`; ``epochs=False``
     for commands that time single epochs (no --epochs for them to ignore)."""
-    from lenet_course.config import TrainConfig
-
     d = TrainConfig()
     if epochs:
         p.add_argument(
@@ -359,8 +355,6 @@ def _add_recipe_flags(p: argparse.ArgumentParser, *, epochs: bool = True) -> Non
 
 def _add_training_flags(p: argparse.ArgumentParser, *, epochs: bool = True) -> None:
     """Recipe, device and data flags."""
-    from lenet_course.config import TrainConfig
-
     _add_recipe_flags(p, epochs=epochs)
     p.add_argument(
         "--device", default=TrainConfig().device, help="auto (cuda if present), cpu, cuda, cuda:N"
@@ -387,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/lecture", help="folder for history.json and the plots")
     p.add_argument(
         "--loader",
-        choices=["tensor", "torchvision"],
-        default="tensor",
+        choices=LOADERS,
+        default=TrainConfig().loader,
         help="tensor: data held on the device (fast, default); torchvision: the lecture's DataLoader",
     )
     p.add_argument(

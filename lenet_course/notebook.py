@@ -16,11 +16,15 @@ from pathlib import Path
 TARGET_VAR = "LENET_TARGET"
 
 
+def _spec() -> str:
+    return os.environ.get(TARGET_VAR, "exercises")
+
+
 def target() -> Path:
     """The folder whose exercise files the notebooks import (``$LENET_TARGET``)."""
     from lenet_course.targets import resolve
 
-    return resolve(os.environ.get(TARGET_VAR, "exercises"))
+    return resolve(_spec())
 
 
 def exercise(name: str) -> types.ModuleType:
@@ -28,7 +32,7 @@ def exercise(name: str) -> types.ModuleType:
     the last call take effect."""
     from lenet_course.targets import load
 
-    return load(os.environ.get(TARGET_VAR, "exercises"), name, fresh=True)
+    return load(_spec(), name, fresh=True)
 
 
 def unfinished(exc: BaseException) -> str:
@@ -64,8 +68,6 @@ def lecture_lenet(seed: int = 0, *, log_softmax: bool = True):
 def check(name: str, *, full: bool = False):
     """Grade one exercise of :func:`target` as ``lenet-course check`` does (hidden tests
     listed, not run) and show the table; returns the report."""
-    from rich.console import Console
-
     from lenet_course import views
     from lenet_course.grading.runner import grade
 
@@ -75,5 +77,5 @@ def check(name: str, *, full: bool = False):
 
         data_root = data.prepare(None, download=True)
     report = grade(target(), full=full, data_root=data_root, hidden=False, exercises=(name,))
-    views.print_report(Console(), report)
+    views.print_report(views.console(), report)
     return report

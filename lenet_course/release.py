@@ -24,7 +24,7 @@ from lenet_course.targets import EXERCISES, kit_root
 # `data` and the notebooks import. None of it answers an exercise; `leaks` checks that.
 STUDENT_MODULES = (
     "__init__.py", "cli.py", "config.py", "data.py", "edition.py", "errors.py", "files.py",
-    "notebook.py", "runtime.py", "targets.py", "views.py",
+    "metrics.py", "notebook.py", "runtime.py", "targets.py", "views.py",
     "grading/__init__.py", "grading/catalog.py", "grading/jail.py", "grading/limits.py",
     "grading/plugin.py", "grading/probes.py", "grading/protocol.py", "grading/reports.py",
     "grading/runner.py", "grading/spec.py", "grading/worker.py",
@@ -207,8 +207,7 @@ def write_student_release(out: Path, *, repo_url: str | None = None,
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        for name, text in authoring.render_exercises(root / "solutions").items():
-            atomic_write(staging / "exercises" / name, text)
+        authoring.make_exercises(root / "solutions", staging / "exercises")
         for module in STUDENT_MODULES:
             text = (root / "lenet_course" / module).read_text()
             if module == "edition.py":
@@ -226,11 +225,9 @@ def write_student_release(out: Path, *, repo_url: str | None = None,
         atomic_write(graded / HIDDEN_FILE, json.dumps(hidden, indent=1) + "\n")
         for name in ("__init__.py", "conftest.py"):
             atomic_write(staging / "tests" / name, (root / "tests" / name).read_text())
-        notebooks = authoring.render_notebooks(root / "notebooks", repo_url=repo_url, lecture=False)
-        import nbformat
-
-        for name, nb in notebooks.items():
-            atomic_write(staging / "notebooks" / name, nbformat.writes(nb))
+        notebooks = authoring.make_notebooks(
+            root / "notebooks", staging / "notebooks", repo_url=repo_url, lecture=False
+        )
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10
@@ -239,7 +236,9 @@ def write_student_release(out: Path, *, repo_url: str | None = None,
             ) from None
         kit = tomllib.loads((root / "pyproject.toml").read_text())
         atomic_write(staging / "pyproject.toml", _pyproject(kit))
-        atomic_write(staging / "README.md", _readme(visible, hidden, sorted(notebooks)))
+        atomic_write(
+            staging / "README.md", _readme(visible, hidden, sorted(p.name for p in notebooks))
+        )
         atomic_write(
             staging / ".gitignore",
             ".venv/\n__pycache__/\n*.egg-info/\nruns/\n.ipynb_checkpoints/\n",

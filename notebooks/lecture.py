@@ -16,6 +16,7 @@ from IPython.display import display
 from lenet_course import plots
 from lenet_course.config import TrainConfig
 from lenet_course.pipeline import run_lecture
+from lenet_course.views import lecture_line
 
 config = TrainConfig(epochs=int(os.environ.get("LENET_EPOCHS", "10")))
 print(config)
@@ -25,11 +26,7 @@ class PrintEachEpoch:
     """The lecture's line after every epoch."""
 
     def on_epoch_end(self, record, epochs):
-        minutes, seconds = divmod(round(record.seconds), 60)
-        print(
-            f"Iteration: {record.epoch}/{epochs} ; Training Loss: {record.train_loss:.4f} ; "
-            f"Testing Acc: {record.test_accuracy:.2f} ; Time consumed: {minutes}m {seconds}s"
-        )
+        print(lecture_line(record, epochs))
 
 
 result = run_lecture(config, out=Path("runs/lecture-notebook"), callbacks=[PrintEachEpoch()])

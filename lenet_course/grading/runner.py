@@ -217,10 +217,11 @@ def grade(
         raise UserError(
             f"no exercise named {', '.join(unknown)}; choose from {', '.join(EXERCISES)}"
         )
-    withheld = hidden_tests(items)  # none in the kit's full grade; listed, not run, otherwise
-    if hidden and any(i.get("hidden") for i in items):
-        withheld = []
-    items = [i for i in items if not i.get("hidden")] if not hidden else items
+    # Hidden tests run in a grade; otherwise (check, or a release without them) they are
+    # listed with their points and not run.
+    runs_hidden = hidden and any(i.get("hidden") for i in items)
+    withheld = [] if runs_hidden else hidden_tests(items)
+    items = [i for i in items if runs_hidden or not i.get("hidden")]
     if exercises:
         items = [i for i in items if i["exercise"] in exercises]
         withheld = [t for t in withheld if t["exercise"] in exercises]

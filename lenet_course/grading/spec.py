@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lenet_course.grading.probes import NAMED_LAYERS, build_net, load_named, named_weights
+from lenet_course.metrics import correct
 
 __all__ = ["NAMED_LAYERS", "architecture", "lenet", "load_named", "named_weights", "accuracy"]
 
@@ -50,7 +51,6 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000
     net.eval()
     with torch.no_grad():
         hits = sum(
-            int((net(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
-            for i in range(0, len(y), batch)
+            correct(net(x[i : i + batch]), y[i : i + batch]) for i in range(0, len(y), batch)
         )
     return 100.0 * hits / len(y)
