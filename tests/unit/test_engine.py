@@ -35,6 +35,37 @@ def test_lenet_has_the_lecture_parameter_count():
     assert count_parameters(LeNet()) == 44_426
 
 
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels-last"])
+def test_the_kits_pool_first_lenet_equals_the_lectures_order_in_values_and_gradients(
+    channels_last,
+):
+    """The kit pools before ReLU (faster); the lecture applies ReLU first. Same weights must
+    give the same log-probabilities and the same gradients, including on blank borders where
+    many pooling windows tie."""
+    from lenet_course.grading import spec
+
+    torch.manual_seed(3)
+    kit, lecture = LeNet(), spec.lenet(3)
+    lecture.load_state_dict(kit.state_dict())
+    if channels_last:
+        kit.to(memory_format=torch.channels_last)
+    x, y = data.synthetic_digits(64, seed=5)
+    x[:8] = 0.0  # blank images: every window of conv1's output ties at the bias
+    outputs = []
+    for net in (kit, lecture):
+        net.zero_grad()
+        out = net(x)
+        torch.nn.functional.nll_loss(out, y).backward()
+        outputs.append((out.detach(), {n: p.grad for n, p in net.named_parameters()}))
+    (out_kit, grads_kit), (out_lecture, grads_lecture) = outputs
+    torch.testing.assert_close(out_kit, out_lecture, rtol=0, atol=1e-6)
+    assert grads_kit.keys() == grads_lecture.keys()
+    for name in grads_kit:
+        torch.testing.assert_close(
+            grads_kit[name], grads_lecture[name], rtol=1e-5, atol=1e-7, msg=f"gradient of {name}"
+        )
+
+
 def test_config_defaults_are_the_lecture_settings():
     c = TrainConfig()
     assert (c.batch_size, c.epochs, c.lr) == (100, 10, 1e-3)
