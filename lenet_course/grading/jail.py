@@ -20,6 +20,7 @@ Three levels, chosen once per grading process and written into every report:
 from __future__ import annotations
 
 import collections
+import collections.abc
 import functools
 import json
 import logging
@@ -188,18 +189,30 @@ def _environment(home: str, threads: int) -> dict[str, str]:
     return env
 
 
+def live_processes() -> collections.abc.Iterator[tuple[int, int]]:
+    """``(pid, real uid)`` of every process that can still run. Zombies are left out: they
+    are dead, and an orphan's zombie stays in /proc until PID 1 reaps it (1.6 s under the
+    CI container's PID 1, which is no init)."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+            if fields["State"].split()[0] not in ("Z", "X"):
+                yield int(status.parent.name), int(fields["Uid"].split()[0])
+        except (OSError, ValueError, KeyError):
+            continue
+
+
 def _kill_uid(uid: int) -> None:
-    """SIGKILL every process whose real uid is ``uid`` (root only), until none is left."""
+    """SIGKILL every live process whose real uid is ``uid`` (root only), until none is left."""
     for _ in range(50):
         found = False
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
-                if int(fields["Uid"].split()[0]) == uid:
-                    found = True
-                    os.kill(int(status.parent.name), signal.SIGKILL)
-            except (OSError, ValueError, KeyError):
-                continue
+        for pid, owner in live_processes():
+            if owner == uid:
+                found = True
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
         if not found:
             return
         time.sleep(0.02)

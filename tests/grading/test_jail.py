@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -121,17 +122,28 @@ def listener():
 
 
 def _jailed_uids() -> set[int]:
-    uids = set()
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            for line in status.read_text().splitlines():
-                if line.startswith("Uid:"):
-                    uid = int(line.split()[1])
-                    if uid >= jail.UID_BASE:
-                        uids.add(uid)
-        except OSError:
-            continue
-    return uids
+    """Uids of the grader's workers that still have a live process (zombies are dead)."""
+    return {uid for _, uid in jail.live_processes() if uid >= jail.UID_BASE}
+
+
+def test_a_zombie_is_not_a_live_process():
+    """A killed orphan waits in /proc as a zombie until PID 1 reaps it; it runs nothing, so
+    hunting a worker's uid must neither wait for it nor count it as a survivor."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    done = subprocess.Popen(["true"])
+    try:
+        status = Path(f"/proc/{done.pid}/status")
+        for _ in range(500):  # until `true` has exited and, unwaited, is a zombie
+            if "State:\tZ" in status.read_text():
+                break
+            time.sleep(0.01)
+        live = {pid for pid, _ in jail.live_processes()}
+        assert sleeper.pid in live, "a sleeping process must count as live"
+        assert done.pid not in live, "a zombie must not count as live"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        done.wait()
 
 
 def spy(tmp_path: Path, port: int, mnist_root: Path) -> Path:
