@@ -171,10 +171,36 @@ def _bwrap_args(submission: Path, data_root: Path | None, *, gpu: bool) -> list[
     return args
 
 
-def _environment(home: str, threads: int) -> dict[str, str]:
+def worker_name(uid: int) -> str:
+    """The user name a jailed worker goes by: its uid has no passwd entry, so a library that
+    asks who the user is (``getpass.getuser()``) finds this in USER and LOGNAME instead."""
+    return f"lenet-worker-{uid}"
+
+
+def _own_name() -> str:
+    """This process's user name, for a worker that runs as this process's own uid."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid with no passwd entry, as in `docker run --user 1234`
+        return f"uid-{os.getuid()}"
+
+
+def _environment(home: str, threads: int, user: str) -> dict[str, str]:
+    """The worker's whole environment: who it is, and every cache a library may write
+    pointed into its scratch ``home`` (the contract holds at every isolation level)."""
+    cache = f"{home}/.cache"
     env = {
         "HOME": home,
+        "USER": user,
+        "LOGNAME": user,
         "TMPDIR": home,
+        "XDG_CACHE_HOME": cache,
+        "XDG_CONFIG_HOME": f"{home}/.config",
+        "TORCH_HOME": f"{cache}/torch",
+        "TORCHINDUCTOR_CACHE_DIR": f"{cache}/torchinductor",
+        "TRITON_CACHE_DIR": f"{cache}/triton",
         "MPLCONFIGDIR": f"{home}/mpl",
         "MPLBACKEND": "Agg",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -273,7 +299,7 @@ class Worker:
         uid = str(UID_BASE + secrets.randbelow(800_000))
         self.uid = int(uid)
         if self.level == "bwrap":
-            env = _environment(protocol.JAIL_SCRATCH, self.limits.threads)
+            env = _environment(protocol.JAIL_SCRATCH, self.limits.threads, worker_name(self.uid))
             args = _bwrap_args(self.submission, self.data_root, gpu=self.gpu)
             for k, v in env.items():
                 args += ["--setenv", k, v]
@@ -283,7 +309,8 @@ class Worker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(self.workdir) / f"scratch-{self.exercise}-{secrets.token_hex(4)}"
         scratch.mkdir(mode=0o700)
-        env = _environment(str(scratch), self.limits.threads)
+        user = worker_name(self.uid) if self.level == "uid" else _own_name()
+        env = _environment(str(scratch), self.limits.threads, user)
         config = self._config(str(self.submission))
         if self.level == "uid":
             os.chmod(self.workdir, 0o711)
