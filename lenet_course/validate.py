@@ -24,24 +24,32 @@ from lenet_course import data
 from lenet_course.errors import UserError
 from lenet_course.files import atomic_write
 
-# Targets from the figures measured on an H100 (see docs/benchmarks.md).
-GPU_TARGETS = {"eager_seconds": 1.5, "graph_seconds": 0.3, "accuracy": 98.5}
+# The goals of issue 18 for an H200 (docs/benchmarks.md): the eager tensor path took 1.53 s
+# and the CUDA graph 0.247 s per epoch there before fused Adam. Accuracy is the recipe's.
+GPU_TARGETS = {"eager_seconds": 1.0, "graph_seconds": 0.12, "accuracy": 98.5}
+# The timed training paths, listed the same way on every device; a path this machine
+# cannot run is kept in the report with the reason it was skipped.
+TIMED_PATHS = (
+    ("tensor loader, eager", {"loader": "tensor", "cuda_graph": False}),
+    ("tensor loader, CUDA graph", {"loader": "tensor", "cuda_graph": True}),
+)
 
 
 @dataclass
 class Check:
     name: str
-    passed: bool
+    passed: bool | None  # None: not judged on this machine (``detail`` says why)
     detail: str
 
 
 @dataclass
 class PathTiming:
     path: str
-    seconds_per_epoch: float
+    seconds_per_epoch: float | None  # None when skipped
     accuracy: float | None = None  # after the epochs trained, if trained
     epochs: int = 1
     note: str = ""
+    skipped: str = ""  # why this path was not timed on this machine
 
 
 @dataclass
@@ -52,7 +60,8 @@ class Validation:
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        """No check failed (checks not judged on this machine are listed, not passed)."""
+        return all(c.passed is not False for c in self.checks)
 
     def to_dict(self) -> dict:
         return {
@@ -78,13 +87,16 @@ class Validation:
         ]
         for t in self.timings:
             acc = f"{t.accuracy:.2f}%" if t.accuracy is not None else "-"
-            lines.append(
-                f"| {t.path} | {t.seconds_per_epoch:.3f} | {t.epochs} | {acc} | {t.note} |"
-            )
+            secs = "skipped" if t.skipped else f"{t.seconds_per_epoch:.3f}"
+            lines.append(f"| {t.path} | {secs} | {t.epochs} | {acc} | {t.skipped or t.note} |")
         lines += ["", "| check | result | detail |", "| --- | --- | --- |"]
         for c in self.checks:
-            lines.append(f"| {c.name} | {'pass' if c.passed else 'FAIL'} | {c.detail} |")
+            lines.append(f"| {c.name} | {verdict(c)} | {c.detail} |")
         return "\n".join(lines) + "\n"
+
+
+def verdict(check: Check) -> str:
+    return {True: "pass", False: "FAIL", None: "not judged here"}[check.passed]
 
 
 def environment() -> dict:
@@ -111,6 +123,69 @@ def environment() -> dict:
     }
 
 
+def time_paths(
+    root: Path,
+    config,
+    device: torch.device,
+    *,
+    model_factory=None,
+    on_step: Callable[[str], None] = lambda msg: None,
+) -> list[PathTiming]:
+    """Train ``config.epochs`` epochs on each of :data:`TIMED_PATHS`; the median epoch after
+    the first, and the test accuracy. A path ``device`` cannot run is listed as skipped."""
+    from lenet_course.engine import cuda_graph_blocker, fit
+    from lenet_course.model import LeNet
+
+    model_factory = model_factory or LeNet
+    timings = []
+    for label, kw in TIMED_PATHS:
+        cfg = dataclasses.replace(config, device=str(device), **kw)
+        torch.manual_seed(cfg.seed)
+        train, test = data.make_loaders(root, cfg, device)
+        blocker = cuda_graph_blocker(train, device, cfg.batch_size) if cfg.cuda_graph else None
+        if blocker:
+            on_step(f"skipping {label}: {blocker}")
+            timings.append(PathTiming(label, None, epochs=0, skipped=blocker))
+            continue
+        on_step(f"training {cfg.epochs} epochs: {label}")
+        history = fit(model_factory(), train, test, cfg, device=device)
+        per_epoch = sorted(r.seconds for r in history.records[1:] or history.records)
+        note = "; ".join(["median epoch after the first", *history.notes])
+        timings.append(PathTiming(label, per_epoch[len(per_epoch) // 2],
+                                  history.final_accuracy, cfg.epochs, note))  # fmt: skip
+    return timings
+
+
+def target_checks(timings: list[PathTiming], device_type: str, epochs: int) -> list[Check]:
+    """The GPU targets, judged from plain timings: speed on a CUDA device only, the recipe's
+    accuracy after 10 epochs on any device."""
+    by_path = {t.path: t for t in timings}
+    eager, graph = (by_path[label] for label, _ in TIMED_PATHS)
+    elsewhere = f"the speed targets are for a CUDA GPU; this ran on the {device_type}"
+
+    def speed(name: str, timing: PathTiming, target: float) -> Check:
+        name = f"{name} <= {target} s per epoch"
+        if device_type != "cuda":
+            return Check(name, None, elsewhere)
+        if timing.skipped:
+            return Check(name, False, f"not timed: {timing.skipped}")
+        return Check(name, timing.seconds_per_epoch <= target, f"{timing.seconds_per_epoch:.3f} s")
+
+    goal = GPU_TARGETS["accuracy"]
+    trained = [t for t in (eager, graph) if not t.skipped]
+    name = f"every trained path >= {goal}% after 10 epochs"
+    if epochs < 10:
+        accuracy = Check(name, None, f"only {epochs} epochs trained")
+    else:
+        accuracy = Check(name, all(t.accuracy >= goal for t in trained),
+                         ", ".join(f"{t.path} {t.accuracy:.2f}%" for t in trained))  # fmt: skip
+    return [
+        speed("eager fast path", eager, GPU_TARGETS["eager_seconds"]),
+        speed("CUDA-graph path", graph, GPU_TARGETS["graph_seconds"]),
+        accuracy,
+    ]
+
+
 def validate(
     out: Path,
     *,
@@ -126,80 +201,49 @@ def validate(
     the epochs, batch size, learning rate and seed of the timed trainings; the device is
     the GPU (or the CPU with ``allow_cpu``)."""
     from lenet_course.bench import time_epoch
-    from lenet_course.engine import TrainConfig, fit
-    from lenet_course.grading.runner import Limits, grade
-    from lenet_course.model import LeNet
+    from lenet_course.engine import TrainConfig
+    from lenet_course.grading.runner import grade
     from lenet_course.targets import kit_root
 
     config = config or TrainConfig()
-    epochs = config.epochs
     gpu = torch.cuda.is_available()
     if not gpu and not allow_cpu:
         raise UserError(
             "no CUDA GPU is visible, so the GPU validation cannot run. Fix: run on a GPU "
             "machine (docker run --gpus all ...), or pass --allow-cpu for a CPU-only report."
         )
+    device = torch.device("cuda" if gpu else "cpu")
     root = data.prepare(data_root, download=download)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result = Validation(environment=environment())
-    limits = Limits(memory_mb=0 if gpu else Limits().memory_mb)
 
     on_step("grading the reference solutions (10-epoch training included)")
-    report = grade(kit_root() / "solutions", limits, data_root=root)
-    failed = [t.title for t in report.tests if t.status != "passed"]
-    result.checks.append(Check("solutions pass every graded test", report.score == report.max_score,
-                               f"{report.score}/{report.max_score} in {report.execution_time:.0f} s"
-                               + (f"; failed: {failed}" if failed else "")))  # fmt: skip
+    report = grade(kit_root() / "solutions", data_root=root)
+    result.checks.append(solutions_check(report))
     mnist = [t for t in report.tests if "MNIST" in t.title]
     if mnist:
         result.checks.append(Check("10-epoch accuracy above 95% (grader's evaluation)",
                                    mnist[0].status == "passed", mnist[0].message))  # fmt: skip
 
     on_step("checking that the stubs fail")
-    stubs = grade(kit_root() / "exercises", limits, full=False)
+    stubs = grade(kit_root() / "exercises", full=False)
     not_impl = all("NotImplementedError" in t.message for t in stubs.tests if t.status == "failed")
     result.checks.append(Check("exercises fail every test with NotImplementedError",
                                stubs.score == 0 and not_impl, f"{stubs.score}/{stubs.max_score}"))  # fmt: skip
 
-    device = "cuda" if gpu else "cpu"
-    paths = [("tensor loader, eager", dict(loader="tensor"))]
-    if gpu:
-        paths.append(("tensor loader, CUDA graph", dict(loader="tensor", cuda_graph=True)))
-    for label, kw in paths:
-        on_step(f"training {epochs} epochs: {label}")
-        cfg = dataclasses.replace(config, device=device, cuda_graph=False, **kw)
-        torch.manual_seed(cfg.seed)
-        train, test = data.make_loaders(root, cfg, device)
-        history = fit(LeNet(), train, test, cfg, device=torch.device(device))
-        per_epoch = sorted(r.seconds for r in history.records[1:] or history.records)
-        median = per_epoch[len(per_epoch) // 2]
-        result.timings.append(PathTiming(label, median, history.final_accuracy, epochs,
-                                         "; ".join(["median epoch after the first", *history.notes])))  # fmt: skip
+    result.timings += time_paths(root, config, device, on_step=on_step)
     on_step("timing one epoch: torchvision DataLoader")
     tv = time_epoch(
         root,
         dataclasses.replace(
-            config, epochs=1, device=device, loader="torchvision", cuda_graph=False
+            config, epochs=1, device=str(device), loader="torchvision", cuda_graph=False
         ),
     )
     result.timings.append(
         PathTiming("torchvision DataLoader (lecture)", tv, None, 1, "after warm-up")
     )
-
-    if gpu:
-        eager, graph = result.timings[0], result.timings[1]
-        result.checks += [
-            Check(f"eager fast path <= {GPU_TARGETS['eager_seconds']} s per epoch",
-                  eager.seconds_per_epoch <= GPU_TARGETS["eager_seconds"],
-                  f"{eager.seconds_per_epoch:.3f} s"),
-            Check(f"CUDA-graph path <= {GPU_TARGETS['graph_seconds']} s per epoch",
-                  graph.seconds_per_epoch <= GPU_TARGETS["graph_seconds"],
-                  f"{graph.seconds_per_epoch:.3f} s"),
-            Check(f"both paths >= {GPU_TARGETS['accuracy']}% after 10 epochs",
-                  min(eager.accuracy, graph.accuracy) >= GPU_TARGETS["accuracy"] or epochs < 10,
-                  f"eager {eager.accuracy:.2f}%, graph {graph.accuracy:.2f}%"),
-        ]  # fmt: skip
+    result.checks += target_checks(result.timings, device.type, config.epochs)
 
     on_step("running the pytest-benchmark suite")
     bench_json = out / "benchmarks.json"
@@ -215,3 +259,18 @@ def validate(
     atomic_write(out / "validation.json", json.dumps(result.to_dict(), indent=1))
     atomic_write(out / "validation.md", result.to_markdown())
     return result
+
+
+def solutions_check(report) -> Check:
+    """The reference solutions must score full marks; a grader error is named as the
+    grader's, with its first line, not as a failed test."""
+    name = "solutions pass every graded test"
+    detail = f"{report.score}/{report.max_score} in {report.execution_time:.0f} s"
+    errors = [t for t in report.tests if t.status == "error"]
+    failed = [t.title for t in report.tests if t.status == "failed"]
+    if errors:
+        first = errors[0].message.splitlines()[0] if errors[0].message else ""
+        detail += f"; GRADER ERROR in {len(errors)} tests ({first})"
+    if failed:
+        detail += f"; failed: {failed}"
+    return Check(name, report.score == report.max_score and not errors, detail)

@@ -138,9 +138,13 @@ def print_bench(console, result, batch_size: int) -> None:
 
 
 def print_validation(console, result) -> None:
-    """Each timed path and each check, pass or fail."""
+    """Each timed path (or why it was skipped) and each check: pass, fail or not judged."""
+    colour = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]not judged here[/]"}
     for t in result.timings:
+        if t.skipped:
+            console.print(f"  {t.path}: skipped ({t.skipped})")
+            continue
         acc = f", {t.accuracy:.2f}%" if t.accuracy is not None else ""
         console.print(f"  {t.path}: {t.seconds_per_epoch:.3f} s per epoch{acc}")
     for c in result.checks:
-        console.print(f"  {'[green]pass[/]' if c.passed else '[red]FAIL[/]'} {c.name}: {c.detail}")
+        console.print(f"  {colour[c.passed]} {c.name}: {c.detail}")

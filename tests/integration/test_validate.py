@@ -34,8 +34,11 @@ def test_validate_allow_cpu_writes_a_complete_report(mnist_root, tmp_path):
     assert checks["exercises fail every test with NotImplementedError"], report["checks"]
     assert checks["benchmarks ran"], report["checks"]
     assert run.returncode == (0 if report["passed"] else 1)
-    paths = {t["path"] for t in report["timings"]}
-    assert paths == {"tensor loader, eager", "torchvision DataLoader (lecture)"}
-    assert all(t["seconds_per_epoch"] > 0 for t in report["timings"])
+    timings = {t["path"]: t for t in report["timings"]}
+    assert set(timings) == {"tensor loader, eager", "tensor loader, CUDA graph",
+                            "torchvision DataLoader (lecture)"}  # fmt: skip
+    graph = timings.pop("tensor loader, CUDA graph")
+    assert graph["seconds_per_epoch"] is None and "needs a CUDA device" in graph["skipped"]
+    assert all(t["seconds_per_epoch"] > 0 for t in timings.values())
     md = (tmp_path / "validation.md").read_text()
     assert "| check | result | detail |" in md and report["environment"]["torch"] in md

@@ -1,0 +1,86 @@
+"""`validate`'s logic on plain data: the timed paths, the GPU targets and the solutions'
+verdict are built and judged the same way on every device, so CI runs every line of it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lenet_course import data, validate
+from lenet_course.engine import TrainConfig
+from lenet_course.grading.runner import GradeReport, TestResult
+from lenet_course.validate import PathTiming, target_checks, time_paths
+
+
+@pytest.fixture
+def small_loaders(monkeypatch):
+    """make_loaders over 600 synthetic digits, so each timed path trains 6 steps an epoch."""
+
+    def make_loaders(root, config, device):
+        x, y = data.synthetic_digits(600)
+        train = data.TensorLoader(x, y, batch_size=config.batch_size, device=device)
+        test = data.TensorLoader(x[:200], y[:200], batch_size=100, shuffle=False, device=device)
+        return train, test
+
+    monkeypatch.setattr(data, "make_loaders", make_loaders)
+
+
+def test_every_timed_path_is_listed_and_the_graph_path_says_why_the_cpu_skips_it(small_loaders):
+    timings = time_paths(None, TrainConfig(epochs=2), torch.device("cpu"))
+    by_path = {t.path: t for t in timings}
+    assert list(by_path) == [label for label, _ in validate.TIMED_PATHS]
+    eager, graph = by_path["tensor loader, eager"], by_path["tensor loader, CUDA graph"]
+    assert not eager.skipped and eager.seconds_per_epoch > 0 and eager.epochs == 2
+    assert 0 <= eager.accuracy <= 100
+    assert graph.seconds_per_epoch is None and "needs a CUDA device" in graph.skipped
+    md = validate.Validation(environment=_env(), timings=timings).to_markdown()
+    assert "| tensor loader, CUDA graph | skipped | 0 | - | --cuda-graph needs a CUDA" in md
+
+
+def _env() -> dict:
+    keys = ("date", "device", "driver", "cuda", "torch", "torchvision", "python")
+    return dict.fromkeys(keys, "-")
+
+
+def _timings(eager=0.9, graph=0.11, acc=(98.7, 98.6), graph_skipped=""):
+    return [
+        PathTiming("tensor loader, eager", eager, acc[0], 10),
+        PathTiming("tensor loader, CUDA graph", None if graph_skipped else graph, acc[1], 10,
+                   skipped=graph_skipped),
+    ]  # fmt: skip
+
+
+def test_gpu_targets_are_judged_from_the_timings_on_a_cuda_device():
+    checks = {
+        c.name.split(" <=")[0].split(" >=")[0]: c for c in target_checks(_timings(), "cuda", 10)
+    }
+    assert [c.passed for c in checks.values()] == [True, True, True]
+    slow = target_checks(_timings(eager=1.2, graph=0.2, acc=(98.7, 98.4)), "cuda", 10)
+    assert [c.passed for c in slow] == [False, False, False]
+    assert "0.200 s" in slow[1].detail and "98.40%" in slow[2].detail
+    skipped = target_checks(_timings(graph_skipped="capture failed"), "cuda", 10)
+    assert skipped[1].passed is False and "not timed: capture failed" in skipped[1].detail
+
+
+def test_on_the_cpu_speed_targets_are_not_judged_but_accuracy_is():
+    checks = target_checks(_timings(graph_skipped="needs a CUDA device"), "cpu", 10)
+    assert [c.passed for c in checks] == [None, None, True]
+    assert "for a CUDA GPU" in checks[0].detail
+    short = target_checks(_timings(graph_skipped="needs a CUDA device"), "cpu", 1)
+    assert short[2].passed is None and "only 1 epochs" in short[2].detail
+    report = validate.Validation(environment=_env(), checks=checks)
+    assert report.passed and "not judged here" in report.to_markdown()
+    report.checks.append(validate.Check("x", False, ""))
+    assert not report.passed
+
+
+def test_a_grader_error_in_the_solutions_grade_is_named_as_the_graders():
+    tests = [
+        TestResult("a", "ex1_lenet", "A", 5, score=5, status="passed"),
+        TestResult("b", "ex3_train", "B", 5, status="error",
+                   message="KeyError: 'getpwuid(): uid not found: 806271'\nTraceback ..."),
+    ]  # fmt: skip
+    check = validate.solutions_check(GradeReport("solutions", tests))
+    assert check.passed is False
+    assert "GRADER ERROR in 1 tests (KeyError: 'getpwuid(): uid not found: 806271')" in check.detail
+    assert "failed:" not in check.detail
