@@ -146,7 +146,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         data=_grading_data(args, args.full), hidden=False,
     )  # fmt: skip
     views.print_report(console, report)
-    return 0
+    return views.grader_errors_exit(console, report)
 
 
 def _target_folder(spec: str) -> Path:
@@ -168,7 +168,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         write_junit(report, Path(args.junit))
     views.print_report(console, report)
     console.print(f"Wrote {args.out}" + (f" and {args.junit}" if args.junit else ""))
-    return 0
+    return views.grader_errors_exit(console, report)
 
 
 def _cluster_executor(args: argparse.Namespace, out: Path):
@@ -219,7 +219,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
             data_root=_grading_data(args, not args.fast), executor=executor, wait=not args.no_wait,
             only=tuple(args.student), on_done=done,
         )  # fmt: skip
-    errors = [o for o in outcomes if o.status.startswith("error")]
+    errors = [o for o in outcomes if o.status.startswith(("error", "incomplete"))]
     waiting = [o for o in outcomes if o.status.startswith(("submitted", "pending"))]
     console.print(
         f"Gradebook: {out / 'gradebook.csv'}; class report: {out / 'report.html'} "
@@ -230,6 +230,12 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
             f"{len(waiting)} students still have jobs queued or running; run the same "
             "command again later to collect them."
         )
+    if any(o.status.startswith("incomplete") for o in outcomes):
+        console.print(
+            "[red bold]Some grades are incomplete: the grader failed in their tests[/] (see "
+            "each student's report.json for the tracebacks); fix it and run again to regrade them."
+        )
+        return views.GRADER_FAILED
     return 1 if errors else 0  # each student's status is in the gradebook either way
 
 
@@ -536,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except _grader_error() as exc:
         print(f"lenet-course: the grader itself failed: {exc}", file=sys.stderr)
-        return 3
+        return views.GRADER_FAILED
     except KeyboardInterrupt:
         print("lenet-course: interrupted", file=sys.stderr)
         return 130

@@ -70,15 +70,34 @@ def print_report(console, report, *, hints: bool = True) -> None:
         table.add_column("points", justify="right", no_wrap=True)
         table.add_column("what to fix" if hints else "result", ratio=5)
         for t in tests:
-            mark = {"passed": "[green]PASS[/]", "skipped": "[yellow]SKIP[/]"}.get(
-                t.status, "[red]FAIL[/]"
-            )
+            mark = {
+                "passed": "[green]PASS[/]",
+                "skipped": "[yellow]SKIP[/]",
+                "error": "[magenta]GRADER ERROR[/]",
+            }.get(t.status, "[red]FAIL[/]")
             hint = "" if t.status == "passed" else t.message
             table.add_row(f"{mark} {t.title}", f"{t.score}/{t.max_score}", hint)
         console.print(table)
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
-    console.print(f"[bold]Total: {report.score}/{report.max_score}[/]")
+    incomplete = " (incomplete: grader errors)" if report.grader_errors else ""
+    console.print(f"[bold]Total: {report.score}/{report.max_score}{incomplete}[/]")
+
+
+GRADER_FAILED = 3  # the exit code when the grader, not the submission, failed
+
+
+def grader_errors_exit(console, report) -> int:
+    """0, or :data:`GRADER_FAILED` with each grader error's traceback for the instructor."""
+    if not report.grader_errors:
+        return 0
+    for t in report.grader_errors:
+        console.print(f"[magenta bold]grader error[/] in {t.nodeid}:\n{t.trace or t.message}")
+    console.print(
+        f"[red bold]{len(report.grader_errors)} tests hit an error of the grader; the total is "
+        "incomplete.[/] Fix the grading environment (the tracebacks above) and grade again."
+    )
+    return GRADER_FAILED
 
 
 def grade_with_progress(console, submission: Path, limits, *, full: bool, data, hidden=True):

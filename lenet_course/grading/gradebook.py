@@ -29,7 +29,9 @@ PENDING = "pending.json"  # cluster jobs submitted and not yet collected: studen
 @dataclass
 class Outcome:
     student: str
-    status: str  # graded | skipped | pending (job N) | submitted (job N) | error: ...
+    status: (
+        str  # graded | incomplete: ... | skipped | pending (job N) | submitted (job N) | error: ...
+    )
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ def grade_one(task: Task) -> Outcome:
         return Outcome(sub.name, f"error: {exc}".splitlines()[0])
     write_gradescope(report, dest / "results.json")
     atomic_write(dest / REPORT, json.dumps(report.to_dict(), indent=1))
+    if report.grader_errors:  # the grader's failure: graded again on the next run
+        return Outcome(sub.name, f"incomplete: grader error in {len(report.grader_errors)} tests")
     return Outcome(sub.name, "graded")
 
 
@@ -142,7 +146,8 @@ def grade_all(
             continue
         fp = fingerprint(sub)
         previous = read_report(out / sub.name / REPORT)
-        if previous and not force and previous["fingerprint"] == fp:
+        complete = previous and all(t.get("status") != "error" for t in previous["tests"])
+        if complete and not force and previous["fingerprint"] == fp:
             finish(Outcome(sub.name, "skipped"))
             continue
         job = pending.get(sub.name)
@@ -170,7 +175,7 @@ def grade_all(
         for sub, job_id in submitted.items():
             pending[Path(sub).name] = {"job": job_id, "fingerprint": prints[sub]}
     for o in outcomes:
-        if o.status in ("graded", "skipped") or o.status.startswith("error"):
+        if o.status in ("graded", "skipped") or o.status.startswith(("error", "incomplete")):
             pending.pop(o.student, None)
     atomic_write(out / PENDING, json.dumps(pending, indent=1))
     statuses = {o.student: o.status for o in outcomes}

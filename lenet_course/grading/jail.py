@@ -70,6 +70,16 @@ class StudentFailure(Exception):
     """The worker could not produce an observation; the message is for the student."""
 
 
+class GraderFault(Exception):
+    """The worker failed with no line of the submission on the stack: the grader's failure
+    (its environment, the kit, a library), not the student's. ``trace`` is for the
+    instructor."""
+
+    def __init__(self, message: str, trace: str = "") -> None:
+        super().__init__(message)
+        self.trace = trace
+
+
 @dataclass(frozen=True)
 class WorkerLimits:
     memory_mb: int = 6144
@@ -366,7 +376,8 @@ class Worker:
     # -- calls ------------------------------------------------------------------------------
 
     def call(self, op: str, *, timeout: float, **args) -> dict:
-        """Run probe ``op`` in the worker; the observation, or :class:`StudentFailure`."""
+        """Run probe ``op`` in the worker; the observation, or :class:`StudentFailure` (the
+        student's failure) or :class:`GraderFault` (the grader's)."""
         if self.proc is None or self.proc.poll() is not None:
             self.stop()
             self.start()
@@ -384,6 +395,8 @@ class Worker:
             self.stop()
             raise StudentFailure(why) from None
         if not reply["ok"]:
+            if reply["fault"] == "grader":
+                raise GraderFault(reply["error"], reply["trace"])
             raise StudentFailure(reply["error"])
         return reply["value"]
 

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from lenet_course.grading import catalog
-from lenet_course.grading.jail import StudentFailure, Worker, WorkerLimits
+from lenet_course.grading.jail import GraderFault, StudentFailure, Worker, WorkerLimits
 
 RESULTS_KEY = pytest.StashKey[Path]()
 
@@ -71,14 +71,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if path is None:
         return
     if report.when == "call" or (report.when == "setup" and not report.passed):
+        trace = ""
         if report.skipped:
             status, message = "skipped", _skip_reason(report)
         elif report.passed:
             status, message = "passed", str(dict(item.user_properties).get("note", ""))
+        elif call.excinfo is not None and isinstance(call.excinfo.value, GraderFault):
+            status, trace = "error", call.excinfo.value.trace
+            message = (
+                f"an error of the grader, not of your code ({call.excinfo.value}); no line of "
+                "your files was running. Your instructor has the details."
+            )
         else:
             status, message = "failed", _message(call)
         line = {"nodeid": catalog.short(item.nodeid), "status": status, "message": message,
-                "seconds": round(call.duration, 3)}  # fmt: skip
+                "seconds": round(call.duration, 3), "trace": trace}  # fmt: skip
         with path.open("a") as fh:
             fh.write(json.dumps(line) + "\n")
 
@@ -138,7 +145,8 @@ class Exercise:
         self.train_seconds = float(limits.get("train_seconds", 900))
 
     def call(self, op: str, *, timeout: float | None = None, **args) -> dict:
-        """Run ``op`` on the student's code; a failure there fails the test with its reason."""
+        """Run ``op`` on the student's code; a failure there fails the test with its reason.
+        A :class:`GraderFault` propagates: the test is then recorded as a grader error."""
         if Exercise.active is not None and Exercise.active is not self.worker:
             Exercise.active.stop()
         Exercise.active = self.worker

@@ -206,6 +206,17 @@ def describe(exc: BaseException, folder: str) -> str:
     return text
 
 
+def fault(exc: BaseException, folder: str) -> str:
+    """Whose failure ``exc`` is: ``student`` where the submission's files are on its
+    traceback (or it is a StudentError or a SyntaxError in them), else ``grader``."""
+    if isinstance(exc, StudentError | MemoryError):
+        return "student"
+    if isinstance(exc, SyntaxError) and str(exc.filename or "").startswith(folder):
+        return "student"
+    frames = traceback.extract_tb(exc.__traceback__)
+    return "student" if any(f.filename.startswith(folder) for f in frames) else "grader"
+
+
 # --- loaders the tests hand in -----------------------------------------------------------
 
 

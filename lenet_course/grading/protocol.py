@@ -4,7 +4,14 @@ The judge sends one request per line, the worker answers one reply per line, bot
 
     request  {"id": 7, "op": "ex3.train", "args": {...}}
     reply    {"id": 7, "ok": true, "value": {...}}
-             {"id": 7, "ok": false, "error": "ex3_train.py line 12: NotImplementedError: ..."}
+             {"id": 7, "ok": false, "error": "ex3_train.py line 12: NotImplementedError: ...",
+              "fault": "student"}
+             {"id": 7, "ok": false, "error": "KeyError: ...", "fault": "grader",
+              "trace": "Traceback (most recent call last): ..."}
+
+``fault`` is ``student`` when a frame of the submission's files is on the failure's
+traceback, else ``grader`` (the kit or a library failed with no line of the student's on
+the stack); ``trace`` is then the traceback, for the instructor.
 
 Only plain data crosses: numbers, strings, booleans, lists, dicts, and tensors as plain
 arrays ``{"__array__": [dtype, shape, base64 bytes]}``. :func:`decode` never runs code: it
@@ -36,6 +43,8 @@ SUBMISSION_PACKAGE = "submission"
 MAX_REPLY_BYTES = 64 * 1024 * 1024  # a LeNet's weights are 180 KB; images and logs far less
 MAX_ELEMENTS = 8 * 1024 * 1024
 MAX_DEPTH = 12
+MAX_TRACE_CHARS = 16_000
+FAULTS = ("student", "grader")
 
 _DTYPES = {
     "float32": torch.float32,
@@ -173,5 +182,9 @@ def read_reply(fd: int, buffer: bytearray, request_id: int, deadline: float) -> 
     if message.get("ok") is True:
         return {"ok": True, "value": decode(message.get("value"))}
     if message.get("ok") is False and isinstance(message.get("error"), str):
-        return {"ok": False, "error": message["error"][:4000]}
+        fault, trace = message.get("fault", "student"), message.get("trace", "")
+        if fault not in FAULTS or not isinstance(trace, str):
+            raise ProtocolError("the reply's fault is not one of " + ", ".join(FAULTS))
+        return {"ok": False, "error": message["error"][:4000], "fault": fault,
+                "trace": trace[-MAX_TRACE_CHARS:]}  # fmt: skip
     raise ProtocolError("the reply has neither a value nor an error")

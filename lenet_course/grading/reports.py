@@ -24,6 +24,8 @@ def _gradescope_test(t) -> dict:
     }
     if t.status in ("passed", "failed"):  # a skipped test has no status: it is not a failure
         entry["status"] = t.status
+    elif t.status == "error":  # Gradescope knows pass and fail only; the output says whose
+        entry["status"] = "failed"
     else:
         entry["output"] = f"Skipped: {t.message}"
     return entry
@@ -32,6 +34,8 @@ def _gradescope_test(t) -> dict:
 def gradescope(report: GradeReport) -> dict:
     """Gradescope's results.json: score, execution_time, output and one entry per test."""
     lines = [f"Score: {report.score}/{report.max_score}"] + [f"Note: {n}" for n in report.notes]
+    if report.grader_errors:
+        lines.insert(1, "INCOMPLETE: the grader failed in some tests; this score is not final.")
     return {
         "score": report.score,
         "execution_time": report.execution_time,
@@ -51,9 +55,10 @@ def junit(report: GradeReport) -> str:
     for exercise, tests in report.by_exercise().items():
         failures = sum(t.status == "failed" for t in tests)
         skipped = sum(t.status == "skipped" for t in tests)
+        errors = sum(t.status == "error" for t in tests)
         suite = ET.SubElement(
             root, "testsuite", name=exercise, tests=str(len(tests)), failures=str(failures),
-            skipped=str(skipped),
+            errors=str(errors), skipped=str(skipped),
         )  # fmt: skip
         for t in tests:
             case = ET.SubElement(
@@ -68,7 +73,10 @@ def junit(report: GradeReport) -> str:
                 ET.SubElement(case, "failure", message=t.message).text = t.message
             elif t.status == "skipped":
                 ET.SubElement(case, "skipped", message=t.message)
+            elif t.status == "error":  # the grader's failure: CI systems show it apart
+                ET.SubElement(case, "error", message=t.message).text = t.trace or t.message
     root.set("failures", str(sum(t.status == "failed" for t in report.tests)))
+    root.set("errors", str(len(report.grader_errors)))
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 

@@ -47,10 +47,11 @@ class TestResult:
     title: str
     max_score: int
     score: int = 0
-    status: str = "failed"  # passed | failed | skipped
+    status: str = "failed"  # passed | failed | skipped | error (the grader's, not the student's)
     message: str = ""
     seconds: float = 0.0
     hidden: bool = False  # kept out of the student release; graded on submission
+    trace: str = ""  # with status "error": the traceback, for the instructor
 
 
 @dataclass
@@ -70,6 +71,11 @@ class GradeReport:
     def max_score(self) -> int:
         return sum(t.max_score for t in self.tests)
 
+    @property
+    def grader_errors(self) -> list[TestResult]:
+        """Tests the grader could not judge: the total is incomplete while there are any."""
+        return [t for t in self.tests if t.status == "error"]
+
     def by_exercise(self) -> dict[str, list[TestResult]]:
         out: dict[str, list[TestResult]] = {e: [] for e in EXERCISES}
         for t in self.tests:
@@ -81,6 +87,7 @@ class GradeReport:
             "submission": self.submission,
             "score": self.score,
             "max_score": self.max_score,
+            "complete": not self.grader_errors,
             "execution_time": self.execution_time,
             "isolation": self.isolation,
             "fingerprint": self.fingerprint,
@@ -268,11 +275,11 @@ def grade(
                             data_root, timeout, full)  # fmt: skip
             for r in out:
                 record = judged[r.nodeid]
-                r.status = (
-                    record["status"] if record["status"] in ("passed", "skipped") else "failed"
-                )
+                status = record["status"]
+                r.status = status if status in ("passed", "skipped", "error") else "failed"
                 r.score = r.max_score if r.status == "passed" else 0
                 r.message = str(record.get("message", ""))[:4000]
+                r.trace = str(record.get("trace", ""))[-16_000:]
                 r.seconds = float(record.get("seconds", 0.0))
             return out
 
@@ -299,6 +306,12 @@ def grade(
                 hidden=True,
             )
         )  # fmt: skip
+    errors = [r for r in results if r.status == "error"]
+    if errors:
+        notes.append(
+            f"incomplete: the grader failed in {len(errors)} tests ({errors[0].message}); "
+            "the total is not final. Fix the grading environment and grade again."
+        )
     order = {i["nodeid"]: n for n, i in enumerate(items)}
     results.sort(key=lambda r: (EXERCISES.index(r.exercise), order.get(r.nodeid, len(order))))
     return GradeReport(

@@ -14,6 +14,7 @@ import json
 import os
 import resource
 import sys
+import traceback
 
 
 def _limit(which: int, value: int) -> None:
@@ -77,7 +78,13 @@ def main(argv: list[str]) -> None:
         except MemoryError:
             reply.update(ok=False, error="MemoryError: your code ran out of memory")
         except BaseException as exc:  # noqa: BLE001 - SystemExit too: report, don't die
-            reply.update(ok=False, error=probes.describe(exc, sub.folder))
+            whose = probes.fault(exc, sub.folder)
+            if whose == "student":
+                reply.update(ok=False, error=probes.describe(exc, sub.folder), fault=whose)
+            else:  # no line of the submission on the stack: the instructor needs the trace
+                trace = "".join(traceback.format_exception(exc))
+                reply.update(ok=False, error=f"{type(exc).__name__}: {exc}", fault=whose,
+                             trace=trace[-protocol.MAX_TRACE_CHARS :])  # fmt: skip
         try:
             message = protocol.dumps(reply)
         except (TypeError, ValueError) as exc:

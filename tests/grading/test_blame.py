@@ -1,0 +1,103 @@
+"""Whose failure is it? A worker failure with no line of the submission on its traceback is
+the grader's: its status says so, the total is marked incomplete, `grade` exits non-zero
+and the instructor gets the traceback. A failure in the student's own code stays theirs."""
+
+from __future__ import annotations
+
+import json
+import traceback
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from lenet_course import cli, views
+from lenet_course.grading import jail, probes
+from lenet_course.grading.reports import gradescope, junit
+from lenet_course.grading.runner import GradeReport, TestResult, grade
+from lenet_course.grading.spec import architecture
+from lenet_course.targets import kit_root
+from tests.grading.conftest import SMALL, make_submission
+
+# Exercise 4's solution, plus a line that breaks the kit's own probe at import, with no Python
+# frame of the student's left on the stack when it fails (a C function stands in for it).
+SABOTAGE = """
+import functools, operator
+from lenet_course.grading import probes as _probes
+_probes._snapshot_dict = functools.partial(operator.truediv, 1)
+"""
+
+
+def _raise_in(folder: Path, code: str) -> BaseException:
+    path = folder / "student.py"
+    path.write_text(code)
+    try:
+        exec(compile(path.read_text(), str(path), "exec"), {})
+    except BaseException as exc:  # noqa: BLE001 - the test inspects it
+        return exc
+    raise AssertionError("the code did not raise")
+
+
+def test_a_failure_is_the_students_exactly_when_their_files_are_on_its_traceback(tmp_path):
+    folder = str(tmp_path)
+    mine = _raise_in(tmp_path, "import torch\ntorch.zeros(2) @ torch.zeros(3)\n")
+    assert probes.fault(mine, folder) == "student"
+    assert probes.fault(_raise_in(tmp_path, "def f(:\n"), folder) == "student"
+    assert probes.fault(probes.StudentError("train() returned None"), folder) == "student"
+    try:
+        import getpass  # noqa: F401 - the H200's failure: a library asking for a missing uid
+
+        raise KeyError("getpwuid(): uid not found: 806271")
+    except KeyError as exc:
+        assert probes.fault(exc, folder) == "grader"
+        assert "uid not found" in "".join(traceback.format_exception(exc))
+
+
+def test_a_worker_failure_outside_the_submission_raises_a_grader_fault(tmp_path):
+    """A worker started without MNIST, asked to train on it: the kit's mistake, with the
+    trace for the instructor; before, it reached the student as a failure of their code."""
+    worker = jail.Worker("ex3_train", kit_root() / "solutions", limits=jail.WorkerLimits(),
+                         workdir=tmp_path / "w")  # fmt: skip
+    mnist = {"kind": "mnist", "permutation": list(range(10)), "batch_size": 1000, "train": False}
+    try:
+        with pytest.raises(jail.GraderFault) as caught:
+            worker.call("ex3.train", timeout=120, spec=architecture(), seed=0, epochs=0,
+                        lr=1e-3, train=mnist, test=mnist)  # fmt: skip
+    finally:
+        worker.stop()
+    assert "started without MNIST" in str(caught.value)
+    assert "Traceback" in caught.value.trace and "probes.py" in caught.value.trace
+
+
+def test_a_grader_error_is_graded_apart_and_marks_the_total_incomplete(tmp_path):
+    sub = make_submission(tmp_path / "student")
+    with (sub / "ex4_kernels.py").open("a") as fh:
+        fh.write(SABOTAGE)
+    report = grade(sub, SMALL, full=False, exercises=("ex4_kernels",))
+    errors = report.grader_errors
+    assert errors, [(t.title, t.status, t.message) for t in report.tests]
+    assert all(t.score == 0 for t in errors)
+    assert all("an error of the grader, not of your code" in t.message for t in errors)
+    assert all("Traceback" in t.trace for t in errors)
+    assert any(n.startswith("incomplete:") for n in report.notes)
+    assert report.to_dict()["complete"] is False
+    assert "INCOMPLETE" in gradescope(report)["output"]
+    xml = ET.fromstring(junit(report))
+    assert xml.get("errors") == str(len(errors)) and xml.find(".//testcase/error") is not None
+
+
+def _report(status: str) -> GradeReport:
+    return GradeReport("s", [TestResult("t.py::a", "ex3_train", "trains", 5, status=status,
+                                        message="KeyError: x", trace="Traceback ...")])  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "code"), [("error", views.GRADER_FAILED), ("failed", 0)])
+def test_grade_exits_non_zero_only_for_the_graders_own_errors(
+    status, code, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(views, "grade_with_progress", lambda *a, **k: _report(status))
+    out = tmp_path / "results.json"
+    assert cli.main(["grade", str(tmp_path), "--fast", "--out", str(out)]) == code
+    printed = capsys.readouterr().out
+    assert ("grader error" in printed and "Traceback ..." in printed) == (status == "error")
+    assert json.loads(out.read_text())["tests"][0]["status"] == "failed"
