@@ -287,7 +287,13 @@ def kernel_change(before, after):
 """
 ASKED = ["getpass.getuser() answers from USER/LOGNAME", "import torch._dynamo", "an Adam step"] + [
     f"{v} lies in the worker's scratch"
-    for v in ("HOME", "XDG_CACHE_HOME", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "MPLCONFIGDIR")
+    for v in (
+        "HOME",
+        "XDG_CACHE_HOME",
+        "TORCHINDUCTOR_CACHE_DIR",
+        "TRITON_CACHE_DIR",
+        "MPLCONFIGDIR",
+    )
 ]
 
 
