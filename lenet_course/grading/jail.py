@@ -122,7 +122,14 @@ _DROP = (
 )
 
 
-def _bwrap_args(submission: Path, data_root: Path | None, *, gpu: bool) -> list[str]:
+def nvidia_devices() -> tuple[str, ...]:
+    """The NVIDIA device nodes a GPU worker needs bound into its jail (none without a GPU)."""
+    return tuple(str(dev) for dev in sorted(Path("/dev").glob("nvidia*")))
+
+
+def _bwrap_args(
+    submission: Path, data_root: Path | None, *, gpu: bool, gpu_devices: tuple[str, ...] = ()
+) -> list[str]:
     args = [
         "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
         "--unshare-cgroup-try", "--die-with-parent", "--new-session",
@@ -137,9 +144,9 @@ def _bwrap_args(submission: Path, data_root: Path | None, *, gpu: bool) -> list[
     for path in ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime"):
         args += ["--ro-bind-try", path, path]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    if gpu:
-        for dev in sorted(Path("/dev").glob("nvidia*")):
-            args += ["--dev-bind-try", str(dev), str(dev)]
+    if gpu:  # the driver's device nodes, and /sys, where CUDA reads the devices' topology
+        for dev in gpu_devices:
+            args += ["--dev-bind-try", dev, dev]
         args += ["--ro-bind-try", "/sys", "/sys"]
     binds: list[tuple[str, str]] = []
     for prefix in dict.fromkeys((sys.base_prefix, sys.prefix)):
@@ -310,7 +317,8 @@ class Worker:
         self.uid = int(uid)
         if self.level == "bwrap":
             env = _environment(protocol.JAIL_SCRATCH, self.limits.threads, worker_name(self.uid))
-            args = _bwrap_args(self.submission, self.data_root, gpu=self.gpu)
+            args = _bwrap_args(self.submission, self.data_root, gpu=self.gpu,
+                               gpu_devices=nvidia_devices() if self.gpu else ())  # fmt: skip
             for k, v in env.items():
                 args += ["--setenv", k, v]
             cmd = [*args, "--", "/bin/sh", "-c", _DROP, "jail", uid, *python,

@@ -244,12 +244,8 @@ def grade(
             f"hidden tests: {len(withheld)} tests worth {sum(t['points'] for t in withheld)} "
             "points are graded when you submit; they are not run here"
         )
-    if limits.memory_mb and _cuda_visible():
-        limits = replace(limits, memory_mb=0)
-        notes.append(
-            "memory: the per-process address-space cap is off because CUDA needs a large "
-            "address space; cap the container instead (docker run --memory 8g)"
-        )
+    limits, device_notes = limits_for_device(limits, cuda=_cuda_visible())
+    notes += device_notes
     by_ex: dict[str, list[dict]] = {}
     for item in graded:
         by_ex.setdefault(item["exercise"], []).append(item)
@@ -322,6 +318,18 @@ def grade(
         isolation=isolation,
         fingerprint=fingerprint(submission),
     )
+
+
+def limits_for_device(limits: Limits, *, cuda: bool) -> tuple[Limits, list[str]]:
+    """The limits a grade on this device runs under, and a note for each change. CUDA maps
+    a large address space, so there the per-process memory cap gives way to the container's."""
+    if cuda and limits.memory_mb:
+        note = (
+            "memory: the per-process address-space cap is off because CUDA needs a large "
+            "address space; cap the container instead (docker run --memory 8g)"
+        )
+        return replace(limits, memory_mb=0), [note]
+    return limits, []
 
 
 def _cuda_visible() -> bool:

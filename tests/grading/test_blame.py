@@ -101,3 +101,12 @@ def test_grade_exits_non_zero_only_for_the_graders_own_errors(
     printed = capsys.readouterr().out
     assert ("grader error" in printed and "Traceback ..." in printed) == (status == "error")
     assert json.loads(out.read_text())["tests"][0]["status"] == "failed"
+
+
+def test_on_cuda_the_memory_cap_gives_way_to_the_containers_with_a_note():
+    from lenet_course.grading.runner import limits_for_device
+
+    gpu, notes = limits_for_device(SMALL, cuda=True)
+    assert gpu.memory_mb == 0 and "docker run --memory" in notes[0]
+    assert gpu.test_seconds == SMALL.test_seconds
+    assert limits_for_device(SMALL, cuda=False) == (SMALL, [])

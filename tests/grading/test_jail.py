@@ -319,3 +319,22 @@ def test_libraries_that_ask_who_the_user_is_work_at_every_level(tmp_path, monkey
         shutil.rmtree(workdir, ignore_errors=True)
     failed = [name for name, flag in zip(ASKED, flags.tolist(), strict=True) if not flag]
     assert not failed, f"inside a worker at the {forced} level these failed: {failed}"
+
+
+def test_a_gpu_worker_gets_the_driver_nodes_and_sys_and_still_starts(tmp_path):
+    """The GPU branch of the jail, run on every machine: the device nodes and /sys are bound
+    in, and a worker started for a GPU answers (on a CPU machine there are no nodes)."""
+    args = jail._bwrap_args(
+        tmp_path, None, gpu=True, gpu_devices=("/dev/nvidia0", "/dev/nvidiactl")
+    )
+    text = " ".join(args)
+    assert "--dev-bind-try /dev/nvidia0 /dev/nvidia0" in text
+    assert "--dev-bind-try /dev/nvidiactl /dev/nvidiactl" in text
+    assert "--ro-bind-try /sys /sys" in text
+    assert "/dev/nvidia" not in " ".join(jail._bwrap_args(tmp_path, None, gpu=False))
+    worker = jail.Worker("ex1_lenet", kit_root() / "solutions", limits=jail.WorkerLimits(),
+                         workdir=tmp_path / "w", gpu=True)  # fmt: skip
+    try:
+        assert worker.call("ping", timeout=120)["pid"] > 0
+    finally:
+        worker.stop()
