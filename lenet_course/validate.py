@@ -99,24 +99,29 @@ def verdict(check: Check) -> str:
     return {True: "pass", False: "FAIL", None: "not judged here"}[check.passed]
 
 
+def nvidia_driver() -> str:
+    """The NVIDIA driver's version as ``nvidia-smi`` reports it, or ``-`` where there is none."""
+    if not shutil.which("nvidia-smi"):
+        return "-"
+    q = subprocess.run(
+        ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    lines = q.stdout.strip().splitlines() if q.returncode == 0 else []
+    return lines[0].strip() if lines else "-"
+
+
 def environment() -> dict:
     import torchvision
 
     cuda = torch.cuda.is_available()
-    driver = "-"
-    if cuda and shutil.which("nvidia-smi"):
-        q = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        driver = q.stdout.strip().splitlines()[0] if q.returncode == 0 and q.stdout else "-"
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "device": torch.cuda.get_device_name(0)
         if cuda
         else f"CPU ({platform.processor() or platform.machine()})",
         "cuda": torch.version.cuda or "-",
-        "driver": driver,
+        "driver": nvidia_driver(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "python": platform.python_version(),

@@ -84,3 +84,15 @@ def test_a_grader_error_in_the_solutions_grade_is_named_as_the_graders():
     assert check.passed is False
     assert "GRADER ERROR in 1 tests (KeyError: 'getpwuid(): uid not found: 806271')" in check.detail
     assert "failed:" not in check.detail
+
+
+def test_the_driver_version_is_read_from_nvidia_smi_wherever_it_is(tmp_path, monkeypatch):
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\nprintf '580.159\\n580.159\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert validate.nvidia_driver() == "580.159"
+    fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    assert validate.nvidia_driver() == "-"
+    monkeypatch.setenv("PATH", str(tmp_path / "none"))
+    assert validate.nvidia_driver() == "-"
