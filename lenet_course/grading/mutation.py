@@ -7,8 +7,10 @@ lose none. Sets come in two forms, both accepted by :func:`load`:
 * a JSON file of patches, ``[{"name", "file", "old", "new", "bug"}, ...]``, applied to
   ``solutions/`` (the kit's own set is ``tests/mutants/kit.json``);
 * a folder of submissions, one subfolder each. A subfolder whose name starts with
-  ``variant`` is a variant; any other is a mutant, and the exercise it touches is the file
-  that differs from ``solutions/``.
+  ``variant`` (or any subfolder of a folder named ``variants``) is a variant: it holds the
+  exercise files it writes its own way, and the others are taken from ``solutions/``. Any
+  other subfolder is a mutant, and the exercise it touches is the file that differs from
+  ``solutions/``.
 
 Each case is graded by the ordinary grader (fast tier), so the judge and the jail apply.
 """
@@ -121,8 +123,11 @@ def run(
             if case.kind == "mutant":
                 folder.mkdir()
                 shutil.copyfile(case.folder / f"{case.exercise}.py", folder / f"{case.exercise}.py")
-            else:
-                shutil.copytree(case.folder, folder)
+            else:  # the variant's own files over the solutions
+                shutil.copytree(kit_root() / "solutions", folder,
+                                ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+                for own in case.folder.glob("*.py"):
+                    shutil.copyfile(own, folder / own.name)
             report = grade(folder, per_case, full=False)
         lost = [t.nodeid for t in report.tests if t.status == "failed"]
         if case.kind == "variant":

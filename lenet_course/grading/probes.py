@@ -10,6 +10,7 @@ doing the exercise.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from lenet_course import data
 from lenet_course.grading import protocol
@@ -338,50 +340,68 @@ def _note(seen: dict, key: str, value) -> None:
         seen[key] = _plain(value).clone() if isinstance(value, torch.Tensor) else None
 
 
-def _forward(net: nn.Module, x, mode: str, per_sample: bool, hooks: bool) -> dict:
-    seen: dict[str, torch.Tensor | None] = {}
-    handles = []
-    if hooks:
+class LayerTrace(TorchFunctionMode):
+    """Records, for each named layer, the input and output of the first ``conv2d`` or
+    ``linear`` computed with that layer's weight tensor, however the call was made:
+    ``self.conv1(x)``, ``F.conv2d(x, self.conv1.weight, ...)`` or ``torch.conv2d``. The
+    judge then recomputes each layer from the input seen here (a module hook would see only
+    calls through the module)."""
+
+    OPS = (torch.conv2d, F.linear)  # F.conv2d is torch.conv2d
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.seen: dict[str, torch.Tensor | None] = {}
+        self.layers = {}
         for name in NAMED_LAYERS:
-            layer = getattr(net, name, None)
-            if layer is None:
-                continue
-            handles.append(layer.register_forward_pre_hook(
-                lambda m, args, name=name: _note(seen, f"{name}:in", args[0] if args else None)
-            ))  # fmt: skip
-            handles.append(layer.register_forward_hook(
-                lambda m, args, out, name=name: _note(seen, f"{name}:out", out)
-            ))  # fmt: skip
+            weight = getattr(getattr(net, name, None), "weight", None)
+            if isinstance(weight, torch.Tensor):
+                self.layers[id(weight)] = name
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if func in self.OPS:
+            inputs = args[0] if args else kwargs.get("input")
+            weight = args[1] if len(args) > 1 else kwargs.get("weight")
+            name = self.layers.get(id(weight))
+            if name is not None:
+                _note(self.seen, f"{name}:in", inputs)
+                _note(self.seen, f"{name}:out", out)
+        return out
+
+
+def _forward(net: nn.Module, x, mode: str, per_sample: bool, trace: bool) -> dict:
+    tracer = LayerTrace(net) if trace else contextlib.nullcontext()
     net.train(mode == "train")
     torch.manual_seed(0)
     with torch.no_grad():
-        out = tensor(net(x), "forward's result")
+        with tracer:
+            out = tensor(net(x), "forward's result")
         single = (
             [tensor(net(x[i : i + 1]), "forward's result") for i in range(len(x))]
             if per_sample
             else []
         )
-    for h in handles:
-        h.remove()
-    result = {"out": out, "stages": seen}
+    result = {"out": out, "stages": tracer.seen if trace else {}}
     if per_sample:
         result["single"] = torch.cat(single) if single else None
     return result
 
 
 def ex1_forward(sub: Submission, seed: int, x, weights, mode: str = "eval",
-                per_sample: bool = False, hooks: bool = False) -> dict:  # fmt: skip
+                per_sample: bool = False, trace: bool = False) -> dict:  # fmt: skip
     torch.manual_seed(seed)
     net = sub.attribute("ex1_lenet", "LeNet")()
     load_named(net, weights)
-    return _forward(net, x, mode, per_sample, hooks)
+    return _forward(net, x, mode, per_sample, trace)
 
 
 def ex2_forward(sub: Submission, seed: int, x, weights, mode: str = "eval") -> dict:
     torch.manual_seed(seed)
     net = sub.attribute("ex2_log_softmax", "LeNetClassifier")()
     load_named(net, weights)
-    return _forward(net, x, mode, per_sample=False, hooks=False)
+    return _forward(net, x, mode, per_sample=False, trace=False)
 
 
 def _records(records) -> list:

@@ -125,7 +125,7 @@ def traced(ex1, rng, batch: int, **extra) -> tuple[dict, dict, torch.Tensor]:
     """A forward pass with this run's weights and images, every named layer's input and
     output recorded; each layer's output is checked to be its computation on its input."""
     weights, x = random_weights(rng), images(rng, batch)
-    obs = ex1.call("ex1.forward", seed=draw_seed(rng), x=x, weights=weights, hooks=True, **extra)
+    obs = ex1.call("ex1.forward", seed=draw_seed(rng), x=x, weights=weights, trace=True, **extra)
     first = stage(obs, "conv1:in")
     assert first is not None and torch.equal(first, x), (
         "self.conv1 did not receive the input images as they are. Hint: conv1 is the first "
@@ -133,7 +133,7 @@ def traced(ex1, rng, batch: int, **extra) -> tuple[dict, dict, torch.Tensor]:
     )
     for name in KERNEL_SHAPES:
         assert computed_by_its_layer(obs, name, weights), (
-            f"self.{name} was not called during forward, or did not compute its usual "
+            f"self.{name} was not used during forward, or did not compute its usual "
             f"result. Hint: call each layer once, as self.{name}(x), in forward."
         )
     return obs, weights, x
