@@ -260,16 +260,32 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         kit_root() / "tests" / "mutants" / "kit.json",
         kit_root() / "tests" / "grading" / "variants",
     ]
+    seeds = _seed_list(args.seeds)
+    console.print(f"Grading seeds: {', '.join(map(str, seeds))}")
     with mutation.load(sets) as cases, Progress(console=console, transient=True) as progress:
         task = progress.add_task("grading mutants and variants", total=len(cases))
-        outcomes = mutation.run(cases, jobs=args.jobs, on_done=lambda o: progress.advance(task))
-    s = mutation.summary(outcomes)
+        outcomes = mutation.run(cases, seeds=seeds, jobs=args.jobs,
+                                on_done=lambda o: progress.advance(task))  # fmt: skip
+    s = mutation.summary(outcomes, seeds)
     views.print_mutants(console, outcomes, s)
     if args.json_out:
         from lenet_course.files import atomic_write
 
         atomic_write(Path(args.json_out), json.dumps(s, indent=1))
     return 0 if not s["survivors"] and not s["false_alarms"] else 1
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``--seeds``: a count of fresh seeds (``5``) or the seeds themselves (``3,141,59``)."""
+    from lenet_course.grading.mutation import draw_seeds
+
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 0 for v in values):
+        raise UserError(f"--seeds {text!r}: give a count (5) or seeds separated by commas (1,2,3).")
+    return draw_seeds(values[0]) if len(values) == 1 and "," not in text else tuple(values)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -505,6 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON patch files or folders of submissions (default: the kit's set)",
     )
     p.add_argument("--jobs", type=int, default=2, help="cases graded at once (default 2)")
+    p.add_argument(
+        "--seeds", default="5",
+        help="grading seeds: a count of fresh ones (default 5) or a list such as 1,2,3; a "
+        "mutant counts as killed only if it loses points under every one",
+    )  # fmt: skip
     p.add_argument("--json", dest="json_out", default=None, help="also write the summary here")
     p.set_defaults(func=cmd_mutants)
 

@@ -130,17 +130,22 @@ def print_mutants(console, outcomes, summary: dict) -> None:
     for col in ("case", "kind", "result", "tests that lost points"):
         table.add_column(col)
     for o in outcomes:
+        under = f"\n[dim]seeds {', '.join(map(str, o.seeds))}[/]" if o.seeds else ""
         if o.case.kind == "mutant":
-            result = "[green]killed[/]" if o.ok else "[red]SURVIVED[/]"
+            result = "[green]killed[/]" if o.ok else f"[red]SURVIVED[/]{under}"
         else:
-            result = "[green]full marks[/]" if o.ok else "[red]FALSE ALARM[/]"
+            result = "[green]full marks[/]" if o.ok else f"[red]FALSE ALARM[/]{under}"
         lost = ", ".join(n.split("::")[-1] for n in o.lost) or "-"
         table.add_row(f"{o.case.name}\n[dim]{o.case.bug}[/]", o.case.kind, result, lost)
     console.print(table)
+    seeds = len(summary["seeds"])
     console.print(
-        f"Kill rate: {summary['killed']}/{summary['mutants']} ({100 * summary['kill_rate']:.0f}%); "
-        f"false alarms: {len(summary['false_alarms'])}/{summary['variants']}"
+        f"Kill rate: {summary['killed']}/{summary['mutants']} ({100 * summary['kill_rate']:.0f}%) "
+        f"killed under all {seeds} seeds; false alarms: {len(summary['false_alarms'])}/"
+        f"{summary['variants']}"
     )
+    for name, under in {**summary["survived_under"], **summary["false_alarm_under"]}.items():
+        console.print(f"  {name}: went wrong under seeds {', '.join(map(str, under))}")
 
 
 def print_bench(console, result, batch_size: int) -> None:

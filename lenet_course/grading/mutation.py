@@ -8,26 +8,28 @@ lose none. Sets come in two forms, both accepted by :func:`load`:
   ``solutions/`` (the kit's own set is ``tests/mutants/kit.json``);
 * a folder of submissions, one subfolder each. A subfolder whose name starts with
   ``variant`` (or any subfolder of a folder named ``variants``) is a variant: it holds the
-  exercise files it writes its own way, and the others are taken from ``solutions/``. Any
-  other subfolder is a mutant, and the exercise it touches is the file that differs from
-  ``solutions/``.
+  exercise files it writes its own way, and is graded on those. Any other subfolder is a
+  mutant, and the exercise it touches is the file that differs from ``solutions/``.
 
-Each case is graded by the ordinary grader (fast tier), so the judge and the jail apply.
+Each case is graded by the ordinary judge and jail (fast tier) under several grading seeds
+at once (:func:`~lenet_course.grading.runner.grade_under_seeds`): a test's power must not
+depend on the cases a seed draws.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lenet_course.errors import UserError
-from lenet_course.grading.runner import Limits, grade
+from lenet_course.grading.runner import Limits, grade_under_seeds
 from lenet_course.targets import EXERCISES, kit_root
 
 
@@ -43,9 +45,10 @@ class Case:
 @dataclass
 class Outcome:
     case: Case
-    ok: bool  # a mutant killed on its exercise, or a variant with full marks
-    lost: list[str]  # the tests that lost points
+    ok: bool  # a mutant killed on its exercise under every seed, or a variant never losing
+    lost: list[str]  # the tests that lost points (under any seed)
     detail: str = ""
+    seeds: list[int] = field(default_factory=list)  # where it went wrong: survived, or lost
 
 
 def _solutions() -> dict[str, str]:
@@ -107,38 +110,48 @@ def _from_folder(path: Path, solutions: dict[str, str]) -> list[Case]:
     return cases
 
 
+def draw_seeds(n: int = 5) -> tuple[int, ...]:
+    """``n`` grading seeds, drawn afresh: every run of the mutants asks the tests' power
+    under seeds no earlier run tried."""
+    return tuple(secrets.randbits(31) for _ in range(n))
+
+
 def run(
     cases: list[Case],
     limits: Limits | None = None,
     *,
+    seeds: tuple[int, ...] = (0,),
     jobs: int = 2,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Grade every case (fast tier); a mutant is graded on its own exercise only."""
+    """Grade every case's fast tier under each of ``seeds``: a mutant on its own exercise, a
+    variant on the exercises it writes its own way. A mutant is killed only if it loses a
+    point on its exercise under every seed; a variant may lose none under any."""
     per_case = replace(limits or Limits(test_seconds=60), jobs=1)
 
     def one(case: Case) -> Outcome:
+        mine = [case.exercise] if case.kind == "mutant" else [
+            e for e in EXERCISES if (case.folder / f"{e}.py").is_file()
+        ]  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="lenet-case-") as tmp:
             folder = Path(tmp) / "submission"
-            if case.kind == "mutant":
-                folder.mkdir()
-                shutil.copyfile(case.folder / f"{case.exercise}.py", folder / f"{case.exercise}.py")
-            else:  # the variant's own files over the solutions
-                shutil.copytree(kit_root() / "solutions", folder,
-                                ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-                for own in case.folder.glob("*.py"):
-                    shutil.copyfile(own, folder / own.name)
-            report = grade(folder, per_case, full=False)
-        lost = [t.nodeid for t in report.tests if t.status == "failed"]
-        if case.kind == "variant":
-            outcome = Outcome(case, not lost, lost, "; ".join(
-                t.message[:120] for t in report.tests if t.status == "failed"
-            ))  # fmt: skip
+            folder.mkdir()
+            for exercise in mine:
+                shutil.copyfile(case.folder / f"{exercise}.py", folder / f"{exercise}.py")
+            by_seed = grade_under_seeds(folder, tuple(mine), seeds, per_case)
+        lost = {
+            seed: [t for t in results if t.status in ("failed", "error")]
+            for seed, results in by_seed.items()
+        }
+        if case.kind == "mutant":
+            wrong = [seed for seed in seeds if not lost[seed]]  # seeds it survived
         else:
-            mine = [t for t in report.tests if t.exercise == case.exercise and t.status == "failed"]
-            outcome = Outcome(
-                case, bool(mine), [t.nodeid for t in mine], "; ".join(t.message[:200] for t in mine)
-            )
+            wrong = [seed for seed in seeds if lost[seed]]  # seeds with a false alarm
+        tests = list(dict.fromkeys(t.nodeid for seed in seeds for t in lost[seed]))
+        detail = "; ".join(
+            f"seed {seed}: {t.message[:160]}" for seed in seeds for t in lost[seed][:1]
+        )
+        outcome = Outcome(case, not wrong, tests, detail, wrong)
         if on_done:
             on_done(outcome)
         return outcome
@@ -147,16 +160,20 @@ def run(
         return list(pool.map(one, cases))
 
 
-def summary(outcomes: list[Outcome]) -> dict:
-    """Kill rate over the mutants and the false alarms over the variants."""
+def summary(outcomes: list[Outcome], seeds: tuple[int, ...] = ()) -> dict:
+    """Kill rate over the mutants (killed under every seed), the false alarms over the
+    variants, and the seeds under which anything went wrong."""
     mutants = [o for o in outcomes if o.case.kind == "mutant"]
     variants = [o for o in outcomes if o.case.kind == "variant"]
     killed = sum(o.ok for o in mutants)
     return {
+        "seeds": list(seeds),
         "mutants": len(mutants),
         "killed": killed,
         "kill_rate": killed / len(mutants) if mutants else 1.0,
         "survivors": [o.case.name for o in mutants if not o.ok],
+        "survived_under": {o.case.name: o.seeds for o in mutants if not o.ok},
         "variants": len(variants),
         "false_alarms": [o.case.name for o in variants if not o.ok],
+        "false_alarm_under": {o.case.name: o.seeds for o in variants if not o.ok},
     }

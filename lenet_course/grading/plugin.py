@@ -43,12 +43,61 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="seed of this run's test cases (default: random)",
     )
+    group.addoption(
+        "--grading-seeds",
+        default=None,
+        help="mutation testing: run every graded test once per seed in this comma list",
+    )
+    group.addoption(
+        "--until-lost",
+        action="store_true",
+        help="mutation testing: under each seed, skip the tests after the first lost point",
+    )
+
+
+LOST_KEY = pytest.StashKey[set]()  # the seeds under which a test has lost its points
 
 
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("lenet_results", None)
     if path:
         config.stash[RESULTS_KEY] = Path(path)
+    config.stash[LOST_KEY] = set()
+
+
+def _seeds(config: pytest.Config) -> list[int]:
+    text = config.getoption("grading_seeds", None)
+    return [int(s) for s in text.split(",")] if text else []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """With ``--grading-seeds``, each test that draws its cases runs once per seed, in one
+    judge and one worker (the mutation tests' cost is mostly starting those)."""
+    seeds = _seeds(metafunc.config)
+    if seeds and "grading_seed" in metafunc.fixturenames:
+        metafunc.parametrize("grading_seed", seeds, ids=[f"seed{s}" for s in seeds],
+                             scope="session")  # fmt: skip
+
+
+def _seed_of(item: pytest.Item) -> int | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("grading_seed") if callspec is not None else None
+
+
+def _case_name(item: pytest.Item) -> str:
+    """The test's name without the seed's id: the same cases come from the same seed
+    whether it ran alone (``--grading-seed``) or among others (``--grading-seeds``)."""
+    seed = _seed_of(item)
+    if seed is None:
+        return item.name
+    callspec = item.callspec
+    ids = [part for part in callspec.id.split("-") if part != f"seed{seed}"]
+    return f"{item.originalname}[{'-'.join(ids)}]" if ids else item.originalname
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.config.getoption("until_lost", False) and _seed_of(item) in item.config.stash[LOST_KEY]:
+        pytest.skip("not run: a point was already lost under this seed")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -84,8 +133,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             )
         else:
             status, message = "failed", _message(call)
-        line = {"nodeid": catalog.short(item.nodeid), "status": status, "message": message,
-                "seconds": round(call.duration, 3), "trace": trace}  # fmt: skip
+        if status in ("failed", "error"):
+            item.config.stash[LOST_KEY].add(_seed_of(item))
+        nodeid = catalog.short(item.nodeid).split("[")[0]
+        name = _case_name(item)
+        if "[" in name:
+            nodeid += name[name.index("[") :]
+        line = {"nodeid": nodeid, "status": status, "message": message,
+                "seconds": round(call.duration, 3), "trace": trace, "seed": _seed_of(item)}  # fmt: skip
         with path.open("a") as fh:
             fh.write(json.dumps(line) + "\n")
 
@@ -130,7 +185,7 @@ def grading_seed(request: pytest.FixtureRequest) -> int:
 @pytest.fixture
 def rng(grading_seed: int, request: pytest.FixtureRequest) -> torch.Generator:
     """A generator for one test's cases, from the run's seed and the test's name."""
-    salt = sum(ord(c) * (i + 1) for i, c in enumerate(request.node.name))
+    salt = sum(ord(c) * (i + 1) for i, c in enumerate(_case_name(request.node)))
     return torch.Generator().manual_seed(grading_seed * 1_000_003 + salt)
 
 

@@ -139,8 +139,10 @@ def copy_submission(submission: Path, dest: Path) -> dict[str, str]:
 
 
 def _judge(exercise: str, items: list[dict], submission: Path, workdir: Path, limits: Limits,
-           seed: int, data_root, timeout: float, full: bool) -> dict[str, dict]:  # fmt: skip
-    """Run one exercise's graded tests in a judge process; its results by node id."""
+           seed: int | tuple[int, ...], data_root, timeout: float, full: bool,
+           until_lost: bool = False) -> dict:  # fmt: skip
+    """Run one exercise's graded tests in a judge process; its results by node id, or with
+    several seeds by ``(node id, seed)`` (``until_lost``: each seed stops at a lost point)."""
     results = workdir / f"results-{exercise}.jsonl"
     threads = limits.threads or max(1, (os.cpu_count() or 1) // limits.jobs)
     judge_limits = {
@@ -153,10 +155,17 @@ def _judge(exercise: str, items: list[dict], submission: Path, workdir: Path, li
     cmd = [
         sys.executable, "-m", "pytest", str(tests_dir() / f"test_{exercise}.py"),
         "--target", str(submission), "--lenet-results", str(results),
-        "--lenet-limits", json.dumps(judge_limits), "--grading-seed", str(seed),
+        "--lenet-limits", json.dumps(judge_limits),
         "-p", "no:cacheprovider", "-q", "--rootdir", str(kit_root()),
         "-c", str(kit_root() / "pyproject.toml"),
     ]  # fmt: skip
+    seeds = seed if isinstance(seed, tuple) else None
+    if seeds:
+        cmd += ["--grading-seeds", ",".join(map(str, seeds))]
+    else:
+        cmd += ["--grading-seed", str(seed)]
+    if until_lost:
+        cmd += ["--until-lost"]
     if not full:
         cmd += ["-m", "not slow"]
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(threads))
@@ -173,12 +182,15 @@ def _judge(exercise: str, items: list[dict], submission: Path, workdir: Path, li
         timed_out = True
         os.killpg(proc.pid, 9)
         out, _ = proc.communicate()
-    got: dict[str, dict] = {}
+    got: dict = {}
     if results.exists():
         for line in results.read_text().splitlines():
             record = json.loads(line)
-            got[record["nodeid"]] = record
-    missing = [i["nodeid"] for i in items if i["nodeid"] not in got]
+            got[(record["nodeid"], record["seed"]) if seeds else record["nodeid"]] = record
+    keys = (
+        [(i["nodeid"], s) for i in items for s in seeds] if seeds else [i["nodeid"] for i in items]
+    )
+    missing = [k for k in keys if k not in got]
     if missing and not timed_out:
         tail = out.decode(errors="replace")[-3000:]
         raise GraderError(
@@ -270,13 +282,7 @@ def grade(
             judged = _judge(ex, by_ex[ex], workdir / "submission", workdir, limits, seed,
                             data_root, timeout, full)  # fmt: skip
             for r in out:
-                record = judged[r.nodeid]
-                status = record["status"]
-                r.status = status if status in ("passed", "skipped", "error") else "failed"
-                r.score = r.max_score if r.status == "passed" else 0
-                r.message = str(record.get("message", ""))[:4000]
-                r.trace = str(record.get("trace", ""))[-16_000:]
-                r.seconds = float(record.get("seconds", 0.0))
+                _fill(r, judged[r.nodeid])
             return out
 
         with ThreadPoolExecutor(max_workers=limits.jobs) as pool:
@@ -330,6 +336,47 @@ def limits_for_device(limits: Limits, *, cuda: bool) -> tuple[Limits, list[str]]
         )
         return replace(limits, memory_mb=0), [note]
     return limits, []
+
+
+def _fill(result: TestResult, record: dict) -> None:
+    """``result`` as the judge's ``record`` says (the judge's file is the grader's own)."""
+    status = record["status"]
+    result.status = status if status in ("passed", "skipped", "error") else "failed"
+    result.score = result.max_score if result.status == "passed" else 0
+    result.message = str(record.get("message", ""))[:4000]
+    result.seconds = float(record.get("seconds", 0.0))
+    result.trace = str(record.get("trace", ""))[-16_000:]
+
+
+def grade_under_seeds(
+    submission: Path, exercises: tuple[str, ...], seeds: tuple[int, ...],
+    limits: Limits | None = None,
+) -> dict[int, list[TestResult]]:  # fmt: skip
+    """Mutation testing: the fast tier of ``exercises`` under each of ``seeds``, one judge
+    and one worker per exercise for all of them. Under each seed the tests after its first
+    lost point are skipped: the question is only whether a point is lost, and under which
+    seeds. The results by seed."""
+    limits = limits or Limits()
+    items = [i for i in catalog() if i["exercise"] in exercises and not i["slow"]]
+    by_seed: dict[int, list[TestResult]] = {s: [] for s in seeds}
+    with tempfile.TemporaryDirectory(prefix="lenet-seeds-") as tmp:
+        workdir = Path(tmp)
+        problems = copy_submission(Path(submission), workdir / "submission")
+        for ex in exercises:
+            mine = [i for i in items if i["exercise"] == ex]
+            judged = {} if ex in problems else _judge(
+                ex, mine, workdir / "submission", workdir, limits, tuple(seeds), None,
+                60 + limits.test_seconds * len(mine) * len(seeds), False, until_lost=True,
+            )  # fmt: skip
+            for seed in seeds:
+                for i in mine:
+                    r = TestResult(i["nodeid"], ex, i["title"], i["points"])
+                    if ex in problems:
+                        r.message = problems[ex]
+                    else:
+                        _fill(r, judged[(i["nodeid"], seed)])
+                    by_seed[seed].append(r)
+    return by_seed
 
 
 def _cuda_visible() -> bool:
