@@ -240,8 +240,49 @@ def make_loader(spec: dict, device: str = "cpu", data_root: str | None = None):
         x, y, batch_size=spec["batch_size"], shuffle=spec.get("shuffle", False),
         seed=spec.get("seed", 0), device=device,
     )  # fmt: skip
+    if spec.get("gains"):
+        loader = GainLoader(loader, spec["gains"])
     pause = spec.get("pause", 0.0)
     return SlowLoader(loader, pause) if pause else loader
+
+
+class GainLoader:
+    """Scales the ``i``-th batch of every pass by ``gains[i % len(gains)]``, so that the
+    batches of an epoch differ in difficulty by construction (their losses lie far apart,
+    whatever the seed)."""
+
+    def __init__(self, loader, gains: list[float]) -> None:
+        self.loader, self.gains = loader, [float(g) for g in gains]
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
+
+    def __iter__(self):
+        for i, (inputs, labels) in enumerate(self.loader):
+            yield inputs * self.gains[i % len(self.gains)], labels
+
+
+class Watched:
+    """A loader that notes the net's weights each time a pass over it begins: the judge
+    then knows which weights an evaluation saw (the last pass must see the trained net)."""
+
+    def __init__(self, loader, net: nn.Module) -> None:
+        self.loader, self.net = loader, net
+        self.seen: list[dict] = []
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
+
+    def __iter__(self):
+        weights = named_weights(self.net)  # views of the live weights on the CPU: copy them
+        self.seen.append({n: {p: t.clone() for p, t in ps.items()} for n, ps in weights.items()})
+        yield from self.loader
 
 
 class SlowLoader:
@@ -433,9 +474,14 @@ def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, e
     else:
         net = build_net(spec, seed).to(device)
     train_loader = make_loader(train, device, sub.data)
-    test_loader = make_loader(test, device, sub.data)
+    test_loader = Watched(make_loader(test, device, sub.data), net)
     records = fn(net, train_loader, test_loader, epochs=epochs, lr=lr, device=device)
-    return {"records": _records(records), "weights": named_weights(net)}
+    return {
+        "records": _records(records),
+        "weights": named_weights(net),
+        "test_passes": len(test_loader.seen),
+        "last_evaluated": test_loader.seen[-1] if test_loader.seen else None,
+    }
 
 
 def ex3_evaluate(sub: Submission, loader: dict, sensitive: bool) -> dict:

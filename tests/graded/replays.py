@@ -9,19 +9,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lenet_course import data
+from lenet_course.grading.probes import make_loader
 from lenet_course.grading.spec import lenet, named_weights
 
 
-def replay(
-    seed: int, n: int, batch_size: int, epochs: int, lr: float, *, shuffle: bool = True
-) -> tuple[list[float], dict]:
-    """The judge's own run of the lecture's loop on the same data: mean NLL per epoch, and
-    the final weights."""
+def replay(seed: int, train: dict, epochs: int, lr: float) -> tuple[list[float], dict]:
+    """The judge's own run of the lecture's loop on the batches the loader spec ``train``
+    gives the worker: mean NLL per epoch, and the final weights."""
     net = lenet(seed)
     adam = torch.optim.Adam(net.parameters(), lr=lr)
-    x, y = data.synthetic_digits(n, seed=seed)
-    batches = data.TensorLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    batches = make_loader(train)
     means = []
     for _ in range(epochs):
         net.train()

@@ -20,20 +20,25 @@ from tests.graded.conftest import draw_seed, random_weights, reference
 from tests.graded.replays import replay
 
 SPEC = architecture()
+LOSS_GAINS = [24.0, 8.0, 3.0, 1.0]  # the scale of each batch of an epoch (4 batches of 50)
 
 
-def synthetic(n: int, seed: int, batch_size: int, shuffle: bool = True) -> dict:
-    return {"kind": "synthetic", "n": n, "seed": seed, "batch_size": batch_size, "shuffle": shuffle}
+def synthetic(n: int, seed: int, batch_size: int, shuffle: bool = True, **extra) -> dict:
+    return {"kind": "synthetic", "n": n, "seed": seed, "batch_size": batch_size,
+            "shuffle": shuffle, **extra}  # fmt: skip
 
 
-def train(ex3, rng, *, n=1000, batch_size=50, epochs=3, lr=1e-3, shuffle=True, spec=SPEC):
-    """The student's train() on synthetic digits; the observation, with the seed used."""
+def train(ex3, rng, *, n=1000, batch_size=50, epochs=3, lr=1e-3, shuffle=True, spec=SPEC,
+          **loader) -> dict:  # fmt: skip
+    """The student's train() on synthetic digits; the observation, with the seed and the
+    training loader's spec used."""
     seed = draw_seed(rng)
+    batches = synthetic(n, seed, batch_size, shuffle, **loader)
     obs = ex3.call(
-        "ex3.train", spec=spec, seed=seed, train=synthetic(n, seed, batch_size, shuffle),
+        "ex3.train", spec=spec, seed=seed, train=batches,
         test=synthetic(200, seed + 1, 100, False), epochs=epochs, lr=lr,
     )  # fmt: skip
-    obs["seed"] = seed
+    obs["seed"], obs["train"] = seed, batches
     return obs
 
 
@@ -104,7 +109,7 @@ def steps_match_the_lecture(ex3, rng, n: int) -> None:
         "ex3.train", spec=SPEC, seed=seed, train=synthetic(n, seed, 100, False),
         test=synthetic(100, seed + 1, 100, False), epochs=1, lr=lr,
     )  # fmt: skip
-    _, want = replay(seed, n, 100, 1, lr, shuffle=False)
+    _, want = replay(seed, synthetic(n, seed, 100, False), 1, lr)
     steps = -(-n // 100)
     for name, params in want.items():
         for p, expected in params.items():
@@ -215,6 +220,22 @@ def test_train_returns_one_epoch_record_per_epoch(ex3, rng):
         f"{final:.2f}% on the test loader. Hint: after each epoch, evaluate on the test loader "
         "(not the training loader) and record that value."
     )
+    # Whatever the seed, an epoch of training moves the weights: the last pass over the test
+    # loader must have seen the trained net, not the net before its last epoch.
+    seen = obs["last_evaluated"]
+    assert (
+        obs["test_passes"] >= epochs
+        and seen is not None
+        and all(
+            torch.equal(seen[name][p], value)
+            for name, ps in obs["weights"].items()
+            for p, value in ps.items()
+        )
+    ), (
+        f"The test loader was last read before the last epoch's training finished (it was read "
+        f"{obs['test_passes']} times for {epochs} epochs). Hint: train the epoch first, then "
+        "evaluate on the test loader and record that accuracy."
+    )
 
 
 @pytest.mark.points(2)
@@ -223,9 +244,12 @@ def test_recorded_losses_are_the_epoch_means_of_one_adam_run(ex3, rng):
     """Each record's train_loss is its epoch's mean NLL, in one Adam run"""
     epochs = int(torch.randint(2, 4, (1,), generator=rng))
     lr = [5e-4, 2e-3][int(torch.randint(0, 2, (1,), generator=rng))]
-    obs = train(ex3, rng, n=200, epochs=epochs, lr=lr)
+    # The batches of an epoch differ in difficulty by construction (inputs scaled 24x, 8x,
+    # 3x, 1x: the loss grows with the scale), so their mean lies far from any one batch's
+    # loss, the last one's included, whatever the seed.
+    obs = train(ex3, rng, n=200, epochs=epochs, lr=lr, gains=LOSS_GAINS)
     losses = numbers(obs["records"], "train_loss")
-    expected, weights = replay(obs["seed"], 200, 50, epochs, lr)
+    expected, weights = replay(obs["seed"], obs["train"], epochs, lr)
     assert len(losses) == epochs, f"train(..., epochs={epochs}) returned {len(losses)} records."
     for i, (got, want) in enumerate(zip(losses, expected, strict=True), start=1):
         assert got == pytest.approx(want, rel=2e-3), (
