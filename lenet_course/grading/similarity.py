@@ -238,7 +238,7 @@ class _Exercise:
 
         if (a, b) not in self._done:
             overlap, sims, slices = compare_files(self.prints[a], self.prints[b])
-            self._done[a, b] = (int(overlap), *(min(float(s), 1.0) for s in sims), slices)
+            self._done[a, b] = (int(overlap), *(round(min(float(s), 1.0), 3) for s in sims), slices)
         return self._done[a, b]
 
 
