@@ -104,7 +104,9 @@ def class_summary(statuses: dict[str, str], rows: dict[str, dict | None]) -> dic
     }
 
 
-def student_rows(out: Path, statuses: dict[str, str], rows: dict[str, dict | None]) -> list[StudentRow]:
+def student_rows(
+    out: Path, statuses: dict[str, str], rows: dict[str, dict | None]
+) -> list[StudentRow]:
     table = []
     for student, report in sorted(rows.items()):
         status = statuses[student]
@@ -115,7 +117,9 @@ def student_rows(out: Path, statuses: dict[str, str], rows: dict[str, dict | Non
         if report is None:
             table.append(StudentRow(student, dict.fromkeys(EXERCISES), None, status, link))
             continue
-        points = {e: sum(t["score"] for t in report["tests"] if t["exercise"] == e) for e in EXERCISES}
+        points = {
+            e: sum(t["score"] for t in report["tests"] if t["exercise"] == e) for e in EXERCISES
+        }
         table.append(StudentRow(student, points, sum(points.values()), status, link))
     return table
 
@@ -147,7 +151,14 @@ def write_class_report(
         images["scores"] = save_figure(fig, out / "scores.png").name
         fig = exercise_scores_figure(summary["exercise_scores"], summary["exercise_max"])
         images["exercises"] = save_figure(fig, out / "exercise-scores.png").name
-    rates = {t.title: t.pass_rate for t in summary["tests"] if t.pass_rate is not None}
+    titles = Counter(t.title for t in summary["tests"])
+    rates = {  # a parametrised test's cases share a title: their ids tell them apart
+        t.title
+        if titles[t.title] == 1
+        else f"{t.title} [{t.nodeid.partition('[')[2].rstrip(']')}]": t.pass_rate
+        for t in summary["tests"]
+        if t.pass_rate is not None
+    }
     if rates:
         images["pass_rates"] = save_figure(pass_rate_figure(rates), out / "pass-rates.png").name
     totals = summary["totals"]

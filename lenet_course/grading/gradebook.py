@@ -191,9 +191,12 @@ def grade_all(
     rows = class_rows(out, statuses)
     write_gradebook(out, statuses, rows)
     if only:
-        found, note = None, (
-            "Not screened in this run: it graded only some students (--student). Run "
-            "grade-all on the class without --student to screen it and write this report."
+        found, note = (
+            None,
+            (
+                "Not screened in this run: it graded only some students (--student). Run "
+                "grade-all on the class without --student to screen it and write this report."
+            ),
         )
     else:
         found, note = similarity.screen_and_write(folder, out, screen), ""

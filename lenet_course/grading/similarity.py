@@ -275,8 +275,15 @@ def screen_class(folder: Path, config: ScreenConfig | None = None) -> Screen:
             flagged = max(sim_a, sim_b) >= config.threshold and overlap >= config.min_chars
             matches.append(
                 Match(
-                    a, b, exercise, sim_a, sim_b, overlap, _line_ranges(texts[a], slices[0]),
-                    _line_ranges(texts[b], slices[1]), flagged,
+                    a,
+                    b,
+                    exercise,
+                    sim_a,
+                    sim_b,
+                    overlap,
+                    _line_ranges(texts[a], slices[0]),
+                    _line_ranges(texts[b], slices[1]),
+                    flagged,
                 )  # fmt: skip
             )
             if flagged:
@@ -295,7 +302,9 @@ def screen_class(folder: Path, config: ScreenConfig | None = None) -> Screen:
 def _sharing_pairs(names: list[str], hashes: dict[str, set]) -> list[tuple[str, str]]:
     """The pairs (in ``names``' order) that share at least one k-gram, the only ones
     winnowing can find similar (a set test in C, so a class of 300 costs its overlaps)."""
-    return [(a, b) for a, b in itertools.combinations(names, 2) if not hashes[a].isdisjoint(hashes[b])]
+    return [
+        (a, b) for a, b in itertools.combinations(names, 2) if not hashes[a].isdisjoint(hashes[b])
+    ]
 
 
 # --- the files the screen writes ------------------------------------------------------------
@@ -314,8 +323,14 @@ def read_csv(path: Path) -> list[Match]:
     with open(path, newline="") as fh:
         return [
             Match(
-                r["student_a"], r["student_b"], r["exercise"], float(r["similarity_a"]),
-                float(r["similarity_b"]), int(r["overlap_chars"]), r["lines_a"], r["lines_b"],
+                r["student_a"],
+                r["student_b"],
+                r["exercise"],
+                float(r["similarity_a"]),
+                float(r["similarity_b"]),
+                int(r["overlap_chars"]),
+                r["lines_a"],
+                r["lines_b"],
                 r["flagged"] == "true",
             )  # fmt: skip
             for r in csv.DictReader(fh)
@@ -330,7 +345,9 @@ def write_screen(screen: Screen, out: Path) -> list[Path]:
 
     out = Path(out)
     paths = [write_csv(screen, out / CSV_NAME)]
-    paths.append(save_figure(similarity_figure(screen.scores(), screen.config.threshold), out / PLOT_NAME))
+    paths.append(
+        save_figure(similarity_figure(screen.scores(), screen.config.threshold), out / PLOT_NAME)
+    )
     flagged = [*screen.flagged, *screen.reference_matches]
     page = render(
         "similarity.html", screen=screen, plot=PLOT_NAME, csv=CSV_NAME,

@@ -57,7 +57,9 @@ def rename(text: str, suffix: str = "_v") -> str:
     """Every local variable, parameter and loop name renamed (``self`` and the names the
     exercises' interface fixes stay): what a student does to a copied file first."""
     tree = ast.parse(text)
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    names = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
     names |= {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
     names -= {"self", *keyword.kwlist}
     for name in sorted(names, key=len, reverse=True):
@@ -113,7 +115,9 @@ def build_class(folder: Path) -> dict[str, dict[str, str]]:
     student("exact", dana, dict.fromkeys(EXERCISES, "dana"))
     student("renamed", {e: rename(t) for e, t in moe.items()}, dict.fromkeys(EXERCISES, "moe"))
     student("reordered", {e: reorder(t) for e, t in dana.items()}, dict.fromkeys(EXERCISES, "dana"))
-    student("recommented", {e: recomment(t) for e, t in moe.items()}, dict.fromkeys(EXERCISES, "moe"))
+    student(
+        "recommented", {e: recomment(t) for e, t in moe.items()}, dict.fromkeys(EXERCISES, "moe")
+    )
     only3 = {**read(STUBS), "ex3_train": dana["ex3_train"]}
     student("only3", only3, {**dict.fromkeys(EXERCISES, "only3"), "ex3_train": "dana"})
     return origins
@@ -128,3 +132,44 @@ def expected_flags(origins: dict[str, dict[str, str]]) -> set[tuple[str, str, st
         for e in EXERCISES
         if origins[a][e] == origins[b][e]
     }
+
+
+DISGUISES = {
+    "exact": lambda t: t,
+    "renamed": rename,
+    "reordered": reorder,
+    "recommented": recomment,
+}
+
+
+def large_class(folder: Path, size: int, copiers: int, seed: int = 0) -> dict[str, dict[str, str]]:
+    """A class of ``size``: the honest implementations, ``copiers`` students who each copy
+    one of them on a random subset of the exercises (in a random disguise; their other
+    files are the stubs), and the rest untouched or half-done stubs. Every file is a text of
+    its own (a comment naming its student), as in a real class. Returns the origins, as
+    :func:`build_class`."""
+    import random
+
+    rng = random.Random(seed)
+    stubs = read(STUBS)
+    honest = {name: read(source) for name, source in HONEST.items()}
+    origins: dict[str, dict[str, str]] = {}
+    for i in range(size):
+        name = f"s{i:03d}"
+        origin = dict.fromkeys(EXERCISES, name)
+        if i < len(honest):
+            base = list(honest)[i]
+            files, origin = dict(honest[base]), dict.fromkeys(EXERCISES, base)
+            name = base
+        elif i < len(honest) + copiers:
+            base = rng.choice(list(honest))
+            disguise = DISGUISES[rng.choice(list(DISGUISES))]
+            copied = rng.sample(EXERCISES, rng.randint(1, len(EXERCISES)))
+            files = {e: disguise(honest[base][e]) if e in copied else stubs[e] for e in EXERCISES}
+            origin.update(dict.fromkeys(copied, base))
+        else:
+            files = dict(stubs)
+        files = {e: f"# {name}, {e}\n{t}" for e, t in files.items()}
+        write(folder / name, files)
+        origins[name] = origin
+    return origins

@@ -24,7 +24,9 @@ from lenet_course.plots import pass_rate_figure
 from lenet_course.targets import EXERCISES
 from tests.grading.classmates import HONEST, build_class, expected_flags
 
-pytest.importorskip("copydetect", reason="copydetect is in [class] and [dev]; install the kit with it")
+pytest.importorskip(
+    "copydetect", reason="copydetect is in [class] and [dev]; install the kit with it"
+)
 
 COPIERS = {"exact": "dana", "renamed": "moe", "reordered": "dana", "recommented": "moe"}
 
@@ -91,7 +93,7 @@ def test_the_csv_reads_back_as_the_screen_and_the_html_shows_each_flagged_pair(s
     assert read_csv(out / "similarity.csv") == screen.matches
     page = (out / "similarity.html").read_text()
     for m in screen.flagged:
-        assert f"{m.student_a}</span> and <span class=\"flag\">{m.student_b}" in page, m
+        assert f'{m.student_a}</span> and <span class="flag">{m.student_b}' in page, m
     assert page.count("<mark>") >= len(screen.flagged), "the matching code is not marked"
     assert "matches the reference" in page and "http" not in page, "the page must stay offline"
     image = matplotlib.image.imread(out / "similarity.png")
@@ -151,8 +153,12 @@ def a_class_of_reports() -> tuple[dict, dict]:
         "ada": a_report({"shapes": (5, "passed", ""), "params": (5, "passed", "")}),
         "bob": a_report({"shapes": (0, "failed", shapes), "params": (0, "failed", "too many")}),
         "cy": a_report({"shapes": (0, "failed", shapes), "params": (5, "passed", "")}),
-        "dan": a_report({"shapes": (0, "failed", "not run: the submission's time limit was reached"),
-                         "params": (0, "error", "the judge crashed")}),  # fmt: skip
+        "dan": a_report(
+            {
+                "shapes": (0, "failed", "not run: the submission's time limit was reached"),
+                "params": (0, "error", "the judge crashed"),
+            }
+        ),  # fmt: skip
         "eve": None,
     }
     statuses = {"ada": "graded", "bob": "graded", "cy": "skipped", "dan": "graded",
