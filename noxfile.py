@@ -64,6 +64,14 @@ def grade_all(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def similarity(session: nox.Session) -> None:
+    """Screen a class for shared files, no grading: `nox -s similarity -- FOLDER [--out DIR]`."""
+    if not session.posargs:
+        session.error("usage: nox -s similarity -- FOLDER [--out DIR] [--similarity-threshold T]")
+    session.run("lenet-course", "similarity", *session.posargs)
+
+
+@nox.session(default=False)
 def mutants(session: nox.Session) -> None:
     """Mutation testing: the kit's mutants must lose points, its variants none (`-- SET...`)."""
     session.run("lenet-course", "mutants", *session.posargs)

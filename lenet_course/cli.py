@@ -203,6 +203,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
     console = views.console()
     folder, out = Path(args.folder), Path(args.out)
     total = len(args.student) or len(students(folder))
+    screen = _screen_from(args)
     executor = _cluster_executor(args, out)
     limits = _limits_from(args)
     if executor is not None:  # one exercise at a time inside each job: the measured memory
@@ -217,7 +218,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         outcomes = grade_all(
             folder, out, limits, jobs=args.jobs, force=args.force, full=not args.fast,
             data_root=_grading_data(args, not args.fast), executor=executor, wait=not args.no_wait,
-            only=tuple(args.student), on_done=done,
+            only=tuple(args.student), on_done=done, screen=screen,
         )  # fmt: skip
     errors = [o for o in outcomes if o.status.startswith(("error", "incomplete"))]
     waiting = [o for o in outcomes if o.status.startswith(("submitted", "pending"))]
@@ -225,6 +226,8 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         f"Gradebook: {out / 'gradebook.csv'}; class report: {out / 'report.html'} "
         f"({total} students, {len(errors)} errors)"
     )
+    if not args.student:
+        console.print(f"Similarity screen: {out / 'similarity.html'} and similarity.csv")
     if waiting:
         console.print(
             f"{len(waiting)} students still have jobs queued or running; run the same "
@@ -237,6 +240,25 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         )
         return views.GRADER_FAILED
     return 1 if errors else 0  # each student's status is in the gradebook either way
+
+
+def _screen_from(args: argparse.Namespace):
+    from lenet_course.grading.similarity import ScreenConfig, require
+
+    require()
+    return ScreenConfig(
+        threshold=args.similarity_threshold,
+        boilerplate=Path(args.boilerplate) if args.boilerplate else None,
+        reference=Path(args.reference) if args.reference else None,
+    )
+
+
+def cmd_similarity(args: argparse.Namespace) -> int:
+    from lenet_course.grading.similarity import HTML_NAME, screen_and_write
+
+    screen = screen_and_write(Path(args.folder), Path(args.out), _screen_from(args))
+    views.print_screen(views.console(), screen, Path(args.out) / HTML_NAME)
+    return 0  # a flag is a reason to look, not a failure
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -334,6 +356,27 @@ def _add_limit_flags(p: argparse.ArgumentParser) -> None:
         default=d.memory_mb,
         help=f"memory cap per test process, 0 for none (default {d.memory_mb})",
     )
+
+
+def _add_screen_flags(p: argparse.ArgumentParser) -> None:
+    if EDITION == "student":  # no class grading, and no similarity module, in a release
+        return
+    from lenet_course.grading.similarity import ScreenConfig
+
+    g = p.add_argument_group("similarity screen (copydetect; see docs/class-grading.md)")
+    g.add_argument(
+        "--similarity-threshold", type=float, default=ScreenConfig().threshold,
+        help="flag a pair when either file has this share of its code in the other "
+        f"(default {ScreenConfig().threshold})",
+    )  # fmt: skip
+    g.add_argument(
+        "--boilerplate", default=None, metavar="DIR",
+        help="the stub files the class started from (default: the kit's exercises/)",
+    )  # fmt: skip
+    g.add_argument(
+        "--reference", default=None, metavar="DIR",
+        help="also compare each submission with these solutions (default: the kit's solutions/)",
+    )  # fmt: skip
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -504,7 +547,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="another sbatch option, repeatable (e.g. --sbatch qos=teaching)",
     )  # fmt: skip
     _add_limit_flags(p)
+    _add_screen_flags(p)
     p.set_defaults(func=cmd_grade_all)
+
+    p = command(
+        "similarity", help="instructors: the class's similarity screen alone, without grading"
+    )
+    p.add_argument("folder", help="folder with one subfolder per student")
+    p.add_argument("--out", default="grades", help="where similarity.csv/.html go")
+    _add_screen_flags(p)
+    p.set_defaults(func=cmd_similarity)
 
     p = command("export", help="build a bundle for an autograding platform")
     p.add_argument("platform", choices=["gradescope"])

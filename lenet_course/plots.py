@@ -129,14 +129,56 @@ def score_histogram_figure(totals: list[int], max_score: int) -> Figure:
     return fig
 
 
-def pass_rate_figure(rates: dict[str, float]) -> Figure:
-    """The share of students passing each graded test, hardest at the top."""
-    names = sorted(rates, key=lambda n: rates[n], reverse=True)
-    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(names) + 1.2)))
+def exercise_scores_figure(scores: dict[str, list[int]], maxima: dict[str, int]) -> Figure:
+    """One histogram per exercise: how many students earned each number of its points."""
+    names = list(scores)
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names) + 1, 2.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        top = maxima[name]
+        step = max(1, round(top / 10))
+        ax.hist(scores[name], bins=list(range(0, top + step + 1, step)), color="#4C72B0",
+                edgecolor="white")  # fmt: skip
+        ax.set_title(f"{name} (of {top})", fontsize=9)
+        ax.set_xlim(0, top + step)
+        ax.set_xlabel("points", fontsize=8)
+        ax.tick_params(labelsize=8)
+    axes[0][0].set_ylabel("students")
+    fig.tight_layout()
+    return fig
+
+
+def pass_rate_figure(rates: dict[str, float], width: int = 48) -> Figure:
+    """The share of students passing each graded test, hardest at the top. Labels (the
+    tests' titles) are wrapped at ``width`` characters and the figure is sized to hold them:
+    none is cut off."""
+    import textwrap
+
+    names = sorted(rates, key=lambda n: rates[n])
+    labels = [textwrap.fill(n, width, max_lines=3, placeholder=" ...") for n in names]
+    lines = sum(label.count("\n") + 1 for label in labels)
+    fig, ax = plt.subplots(figsize=(10, max(2.5, 0.16 * lines + 0.12 * len(names) + 1.2)))
     ax.barh(range(len(names)), [100 * rates[n] for n in names], color="#55A868")
-    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_yticks(range(len(names)), labels, fontsize=7)
+    ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlim(0, 100)
     ax.set_xlabel("students passing (%)")
     ax.set_title("Pass rate of each test")
+    fig.tight_layout()  # makes room on the left for the longest wrapped label
+    return fig
+
+
+def similarity_figure(scores: list[float], threshold: float) -> Figure:
+    """How similar the class's pairs of files are (the larger share, each pair and
+    exercise), on a log scale of counts, with the flagging threshold marked."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.hist(scores, bins=[i / 20 for i in range(21)], color="#8172B2", edgecolor="white")
+    ax.axvline(threshold, color="#C44E52", linestyle="--", label=f"threshold {threshold:.2f}")
+    if scores:
+        ax.set_yscale("log")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("similarity (share of one file's own code found in the other)")
+    ax.set_ylabel("pairs of files")
+    ax.set_title(f"Similarity of {len(scores)} pairs of files")
+    ax.legend(loc="upper right")
     fig.tight_layout()
     return fig

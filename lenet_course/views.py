@@ -172,3 +172,22 @@ def print_validation(console, result) -> None:
         console.print(f"  {t.path}: {t.seconds_per_epoch:.3f} s per epoch{acc}")
     for c in result.checks:
         console.print(f"  {colour[c.passed]} {c.name}: {c.detail}")
+
+
+def print_screen(console, screen, html: Path) -> None:
+    """The similarity screen's figures and where its report is."""
+    console.print(
+        f"Similarity screen: {len(screen.students)} students, {screen.pairs} pairs of files "
+        f"compared in {screen.seconds:.1f} s; {len(screen.flagged)} pairs above the threshold "
+        f"{screen.config.threshold:g}."
+    )
+    for m in screen.flagged:
+        console.print(
+            f"  [red]{m.student_a}[/] and [red]{m.student_b}[/], {m.exercise}: "
+            f"{m.similarity_a:.0%} / {m.similarity_b:.0%}"
+        )
+    if screen.reference is None:
+        console.print(screen.reference_note)
+    for m in screen.reference_matches:
+        console.print(f"  [red]{m.student_a}[/], {m.exercise}: matches the reference")
+    console.print(f"Wrote {html} and similarity.csv (a flag is a reason to look, not a verdict)")

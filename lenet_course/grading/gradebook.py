@@ -16,11 +16,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lenet_course.errors import UserError
-from lenet_course.grading.reports import atomic_write, write_class_report, write_gradescope
+from lenet_course.grading.classreport import write_class_report
+from lenet_course.grading.reports import atomic_write, write_gradescope
 from lenet_course.grading.runner import GraderError, Limits, fingerprint, grade
 from lenet_course.targets import EXERCISES
+
+if TYPE_CHECKING:
+    from lenet_course.grading.similarity import ScreenConfig
 
 REPORT = "report.json"  # the grader's own record of one student, beside results.json
 PENDING = "pending.json"  # cluster jobs submitted and not yet collected: student -> job
@@ -109,9 +114,12 @@ def grade_all(
     wait: bool = True,
     only: tuple[str, ...] = (),
     on_done: Callable[[Outcome], None] | None = None,
+    screen: ScreenConfig | None = None,
 ) -> list[Outcome]:
     """Grade every student subfolder into ``out/STUDENT/results.json`` and ``report.json``,
-    then write ``out/gradebook.csv``, ``gradebook-canvas.csv`` and the class report.
+    then write ``out/gradebook.csv``, ``gradebook-canvas.csv``, the similarity screen
+    (``similarity.csv``, ``similarity.html``; ``screen`` sets it, None for the defaults)
+    and the class report (``report.html``).
 
     A student is skipped first when ``report.json`` holds a grade of the same files (unless
     ``force``), or when a cluster job for the same files is still running. The rest run on
@@ -119,8 +127,14 @@ def grade_all(
     students to grade this time (all when empty). With ``wait=False``
     the jobs are submitted and recorded in ``pending.json``; running again later collects
     them. A failed or timed-out submission never stops the batch. Student code never sees
-    ``out``: it runs in the jail.
+    ``out``: it runs in the jail. The screen compares the whole class, so a run with
+    ``only`` (one pod of many) leaves it to the run that collects the class.
     """
+    from lenet_course.grading import similarity
+
+    similarity.require()  # before the grading: the report at the end needs it
+    screen = screen or similarity.ScreenConfig()
+    screen.boilerplate_dir(), screen.reference_dir()  # a wrong folder fails now, not after
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if executor is None:  # parallelism is across students here; they share the cores
@@ -181,7 +195,17 @@ def grade_all(
     statuses = {o.student: o.status for o in outcomes}
     rows = class_rows(out, statuses)
     write_gradebook(out, statuses, rows)
-    write_class_report(out, statuses, rows)
+    if only:
+        found, note = (
+            None,
+            (
+                "Not screened in this run: it graded only some students (--student). Run "
+                "grade-all on the class without --student to screen it and write this report."
+            ),
+        )
+    else:
+        found, note = similarity.screen_and_write(folder, out, screen), ""
+    write_class_report(out, statuses, rows, found, note)
     return sorted(outcomes, key=lambda o: o.student)
 
 

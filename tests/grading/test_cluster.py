@@ -12,9 +12,9 @@ import matplotlib.image
 import pytest
 
 from lenet_course.errors import UserError
+from lenet_course.grading.classreport import write_class_report
 from lenet_course.grading.cluster import ClusterConfig, make_executor
 from lenet_course.grading.gradebook import grade_all
-from lenet_course.grading.reports import write_class_report
 from lenet_course.targets import kit_root
 from tests.grading.conftest import FAST_MAX, SMALL, make_submission
 
@@ -135,15 +135,16 @@ def test_class_report_draws_the_scores_and_pass_rates_and_lists_who_needs_a_look
         "dan": None,
     }
     statuses = {"ada": "graded", "bob": "graded", "cy": "skipped", "dan": "error: no MNIST"}
-    page = write_class_report(tmp_path, statuses, rows).read_text()
-    assert "dan</b>: error: no MNIST" in page and "bob</b>: 1 test(s) hit a time limit" in page
+    page = write_class_report(tmp_path, statuses, rows, None, "not screened").read_text()
+    assert "dan</b>: grader error: error: no MNIST" in page
+    assert "bob</b>: 1 test(s) hit a time limit" in page
     assert "ada</b>" not in page and "cy</b>" not in page
     assert "3 graded" in page and "mean total 5.0 of 10" in page
     for name in ("scores.png", "pass-rates.png"):
         image = matplotlib.image.imread(tmp_path / name)
         assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400, image.shape
         assert image[..., :3].std() > 0.05, f"{name} is blank"
-        assert f"src='{name}'" in page
+        assert f'src="{name}"' in page
 
 
 @pytest.mark.parametrize(

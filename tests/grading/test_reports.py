@@ -76,6 +76,14 @@ def test_grade_all_writes_a_complete_gradebook_and_resumes(tmp_path):
     assert rows["bob"]["ex4_kernels"] == "0" and rows["bob"]["ex1_lenet"] == "25"
     for name in rows:
         assert (out / name / "results.json").is_file()
+    # The similarity screen ran after the grading: bob's Exercise 1 is ada's (both the
+    # solutions), and ada's files match the reference.
+    flags = {(r["student_a"], r["student_b"], r["exercise"]): r["flagged"]
+             for r in csv.DictReader((out / "similarity.csv").open())}  # fmt: skip
+    assert flags[("ada", "bob", "ex1_lenet")] == "true"
+    assert flags[("ada", "(reference)", "ex3_train")] == "true"
+    page = (out / "report.html").read_text()
+    assert '<a href="similarity.html">' in page and "ada" in (out / "similarity.html").read_text()
 
     again = grade_all(folder, out, SMALL, jobs=2, full=False)
     assert {o.status for o in again} == {"skipped"}
