@@ -40,8 +40,10 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -303,6 +305,61 @@ def landlock_rules(submission: Path, scratch: Path, data_root: Path | None, *,
         "files": [str(package / f) for f in RUNTIME_FILES],
         "write": write,
     }
+
+
+def _closed_folder() -> Path | None:
+    """The first folder on the way to the interpreter, the prefix or the kit that other users
+    cannot enter (a venv in root's home, or in a ``mktemp -d`` folder)."""
+    targets = (Path(sys.executable).absolute(), Path(os.path.realpath(sys.executable)),
+               Path(sys.prefix), _package_dir())  # fmt: skip
+    for target in targets:
+        for folder in [*reversed(target.parents), target]:
+            try:
+                mode = folder.stat().st_mode
+            except OSError:
+                continue
+            if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+                return folder
+    return None
+
+
+@functools.cache
+def check_worker_starts(chosen: str) -> None:
+    """Once per process, before grading: a worker at level ``chosen`` starts and answers.
+
+    Where the worker's uid cannot run this Python or import the kit's runtime, every test
+    would fail as if the student's code had died; this raises :class:`GraderError` instead,
+    naming the folder and the fix."""
+    if chosen not in ("uid", "landlock"):
+        return
+    from lenet_course.grading.catalog import GraderError
+
+    workdir = Path(tempfile.mkdtemp(prefix="lenet-preflight-"))
+    empty = workdir / "empty"
+    empty.mkdir()
+    worker = Worker("ex1_lenet", empty, limits=WorkerLimits(), workdir=workdir)
+    worker.level = chosen
+    try:
+        worker.call("ping", timeout=120)
+    except StudentFailure:
+        tail = worker.stderr_tail().strip()[-800:]
+        closed = _closed_folder()
+        if closed is not None:
+            raise GraderError(
+                f"the jailed worker runs as an unprivileged uid and cannot enter {closed} "
+                f"(mode {stat.S_IMODE(closed.stat().st_mode):04o}), which holds this Python "
+                f"({sys.executable}) or the kit ({_package_dir()}). Fix: install the kit and "
+                "its virtual environment in a folder every user may enter (for example "
+                f"/opt/lenet-course, as the Docker image does), or run `chmod o+x {closed}`."
+            ) from None
+        raise GraderError(
+            f"the jailed worker (level {LEVEL_NOTES[chosen].split(' (')[0]}) could not start: "
+            f"{tail or 'no output'}. Fix: check that an unprivileged user can run {sys.executable} "
+            f"-c 'import lenet_course', or set {ENV_VAR} to another level."
+        ) from None
+    finally:
+        worker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def worker_name(uid: int) -> str:
