@@ -157,9 +157,7 @@ def _forced(name: str) -> str:
             f"code a uid of its own. Fix: run the grader as root, or unset {ENV_VAR}."
         )
     if not shutil.which("setpriv"):
-        raise UserError(
-            f"{ENV_VAR}={name}: setpriv is missing. Fix: apt-get install util-linux."
-        )
+        raise UserError(f"{ENV_VAR}={name}: setpriv is missing. Fix: apt-get install util-linux.")
     if wanted == "bwrap" and not _bwrap_works():
         raise UserError(
             f"{ENV_VAR}=bwrap: bubblewrap cannot start here (see the warning above). Fix: "
@@ -551,7 +549,7 @@ class Worker:
         except (ProcessLookupError, PermissionError):
             pass
         proc.wait()
-        if self.level in ("uid", "landlock"):  # no PID namespace: hunt down whatever still runs as its uid
+        if self.level in ("uid", "landlock"):  # no PID namespace: hunt down its uid
             _kill_uid(self.uid)
         for stream in (proc.stdin, proc.stdout):
             try:

@@ -364,7 +364,13 @@ def kernel_change(before, after):
 """
 ASKED = ["getpass.getuser() answers from USER/LOGNAME", "import torch._dynamo", "an Adam step"] + [
     f"{v} lies in the worker's scratch"
-    for v in ("HOME", "XDG_CACHE_HOME", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "MPLCONFIGDIR")
+    for v in (
+        "HOME",
+        "XDG_CACHE_HOME",
+        "TORCHINDUCTOR_CACHE_DIR",
+        "TRITON_CACHE_DIR",
+        "MPLCONFIGDIR",
+    )
 ]
 
 
@@ -428,7 +434,11 @@ def test_lenet_jail_forces_a_level(fresh_level, setting, chosen):
 @needs_root
 @pytest.mark.parametrize(
     ("setting", "why"),
-    [("bwrap", "bubblewrap cannot start"), ("landlock", "no Landlock"), ("bars", "not a jail level")],
+    [
+        ("bwrap", "bubblewrap cannot start"),
+        ("landlock", "no Landlock"),
+        ("bars", "not a jail level"),
+    ],
 )
 def test_a_forced_level_the_machine_cannot_give_is_an_error_not_a_fallback(
     fresh_level, setting, why
