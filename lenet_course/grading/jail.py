@@ -80,6 +80,9 @@ SYSTEM_READ = (
     "/etc/ld.so.cache",  # the loader's index, for torch's dlopen of system libraries
     "/etc/localtime",  # time.localtime
     "/sys/devices/system/cpu",  # glibc, OpenMP and torch count the CPUs here
+    # torch's cpuinfo parses it at import; without it torch falls back from AVX2/AVX-512 to
+    # its DEFAULT kernels, whose results differ in the last bits from the judge's
+    "/proc/cpuinfo",
     "/dev/urandom",  # torch's default generator is seeded from it when torch loads
 )
 SYSTEM_WRITE = ("/dev/null",)  # subprocess.DEVNULL and the worker's own stdin

@@ -357,12 +357,18 @@ def kernel_change(before, after):
         _try(lambda: getpass.getuser() == os.environ["USER"] == os.environ["LOGNAME"]),
         _try(_dynamo),
         _try(_adam_step),
+        _try(lambda: torch.backends.cpu.get_cpu_capability() == "CAPABILITY"),
     ] + [
         _try(lambda v=v: os.path.realpath(os.environ[v]).startswith(home)) for v in CACHES
     ]
     return {"conv1": torch.tensor(flags), "conv2": torch.zeros(1)}
 """
-ASKED = ["getpass.getuser() answers from USER/LOGNAME", "import torch._dynamo", "an Adam step"] + [
+ASKED = [
+    "getpass.getuser() answers from USER/LOGNAME",
+    "import torch._dynamo",
+    "an Adam step",
+    "torch picks the grader's CPU kernels (it reads /proc/cpuinfo; others round differently)",
+] + [
     f"{v} lies in the worker's scratch"
     for v in (
         "HOME",
@@ -385,7 +391,8 @@ def test_libraries_that_ask_who_the_user_is_work_at_every_level(tmp_path, monkey
     _worker_can_start_or_skip(forced)
     folder = tmp_path / "asker"
     folder.mkdir()
-    (folder / "ex4_kernels.py").write_text(ASKER)
+    capability = torch.backends.cpu.get_cpu_capability()
+    (folder / "ex4_kernels.py").write_text(ASKER.replace("CAPABILITY", capability))
     os.chmod(tmp_path, 0o755)
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
     worker = jail.Worker("ex4_kernels", folder, limits=jail.WorkerLimits(), workdir=workdir)
