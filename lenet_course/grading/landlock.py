@@ -6,7 +6,7 @@ it needs), while the Landlock system calls are allowed there (moby#43199, 2022).
 has already dropped to its own uid with ``no_new_privs``; before it imports torch or any
 student code it calls :func:`confine`, and from then on it and every process it starts can:
 
-- read (and execute) only the trees in ``read``, list only the folders in ``list`` and read
+- read (and execute) only the trees in ``read``, list only the folders in ``list_only`` and read
   only the files in ``files``; everything else, the kit's reference modules, ``solutions/``,
   ``tests/``, the class folder and the results included, cannot be opened;
 - write only the trees in ``write`` (its scratch folder);
@@ -18,11 +18,12 @@ student code it calls :func:`confine`, and from then on it and every process it 
 
 Why a small ctypes module of our own and not a package from the index: the whole interface is
 three Landlock system calls with three flat structs, and one ``prctl`` with a 14-instruction
-BPF program, all fixed kernel ABI. The Python bindings on PyPI either wrap libseccomp (a
-shared library the grading image would then need at a matching version, and a package the
-worker would have to import from its own jail) or lag behind the kernel's Landlock ABI
-(network rules and scopes). This file runs inside the worker before anything else and is
-readable by student code, which is fine: it holds no answer.
+BPF program, all fixed kernel ABI. The candidates on the index are ``landlock`` (1.0.0.dev5, a
+pre-release), ``landlockpy`` (0.2.0) and, for seccomp, ``pyseccomp`` (0.1.2 of 2021, ctypes
+over libseccomp, so the image would also need libseccomp at run time). Each would be a
+dependency of every install, student releases included, and code the worker imports before
+it is confined, for about 150 lines we can read in one sitting. This file runs inside the
+worker and student code can read it, which is fine: it holds no answer.
 
 It must run while the process has one thread: Landlock and seccomp apply to the calling
 thread and the threads and processes it creates afterwards.
