@@ -481,3 +481,19 @@ def test_a_worker_whose_uid_cannot_start_python_is_a_grader_error(tmp_path, monk
         jail.check_worker_starts.cache_clear()
     message = str(caught.value)
     assert str(closed) in message and "Fix:" in message, message
+
+
+def test_a_kit_installed_inside_the_python_prefix_stays_unreadable_at_landlock(tmp_path):
+    """`pip install .` (not -e) puts the reference modules in site-packages, inside a prefix
+    the worker may read: the rules must split that tree around the kit's package."""
+    site = tmp_path / "prefix" / "lib" / "site-packages"
+    package = site / "lenet_course"
+    for folder in (package, site / "torch", tmp_path / "prefix" / "bin"):
+        folder.mkdir(parents=True)
+    (site / "six.py").write_text("")
+    read, listed = jail._readable_except(tmp_path / "prefix", package)
+    assert not [p for p in read if Path(p) == package or package in Path(p).parents], read
+    assert {str(site / "torch"), str(site / "six.py"), str(tmp_path / "prefix" / "bin")} <= set(
+        read
+    ), "everything else in the prefix must stay readable"
+    assert str(site) in listed, "site-packages must stay listable, for Python's import"
