@@ -163,7 +163,7 @@ def _forced(name: str) -> str:
         raise UserError(f"{ENV_VAR}={name}: setpriv is missing. Fix: apt-get install util-linux.")
     if wanted == "bwrap" and not _bwrap_works():
         raise UserError(
-            f"{ENV_VAR}=bwrap: bubblewrap cannot start here (see the warning above). Fix: "
+            f"{ENV_VAR}=bwrap: bubblewrap cannot start here (the log says why). Fix: "
             "apt-get install bubblewrap; in Docker, add --cap-add SYS_ADMIN --security-opt "
             "seccomp=unconfined --security-opt apparmor=unconfined; or set "
             f"{ENV_VAR}=landlock."
