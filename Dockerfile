@@ -5,6 +5,8 @@
 # Grading jails student code only when the grader starts as root (see README, "Trust"):
 #   docker run --rm --gpus all --network none --user 0 --cap-add SYS_ADMIN \
 #     --security-opt seccomp=unconfined --security-opt apparmor=unconfined ... lenet-course grade ...
+# gives the bwrap level; plain `docker run --user 0 ... lenet-course grade ...` gives the
+# landlock level on a kernel with Landlock (Linux 5.13+), else the reduced one.
 # The torch that CI tests, installed from PyPI: its Linux wheels bring the CUDA 13.0 runtime
 # and cuDNN as pip packages, so the host needs only an NVIDIA driver for CUDA 13 (580 or
 # newer). tests/integration/test_dockerfile.py keeps TORCH_VERSION equal to CI's torch.

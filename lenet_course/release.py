@@ -25,9 +25,9 @@ from lenet_course.targets import EXERCISES, kit_root
 STUDENT_MODULES = (
     "__init__.py", "cli.py", "config.py", "data.py", "edition.py", "errors.py", "files.py",
     "metrics.py", "notebook.py", "runtime.py", "targets.py", "views.py",
-    "grading/__init__.py", "grading/catalog.py", "grading/jail.py", "grading/limits.py",
-    "grading/plugin.py", "grading/probes.py", "grading/protocol.py", "grading/reports.py",
-    "grading/runner.py", "grading/spec.py", "grading/worker.py",
+    "grading/__init__.py", "grading/catalog.py", "grading/jail.py", "grading/landlock.py",
+    "grading/limits.py", "grading/plugin.py", "grading/probes.py", "grading/protocol.py",
+    "grading/reports.py", "grading/runner.py", "grading/spec.py", "grading/worker.py",
 )  # fmt: skip
 JUDGE_ONLY = ("replays.py",)  # graded-test helpers only hidden tests use
 MIN_LEAK_CHARS = 12  # shorter solution lines (`net.eval()`) are idioms any code may hold

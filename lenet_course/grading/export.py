@@ -1,10 +1,24 @@
-"""Build a Gradescope autograder bundle that runs this same grader."""
+"""Build a Gradescope autograder bundle that runs this same grader.
+
+Like the student release (:mod:`lenet_course.release`), the bundle ships only what the
+grader needs: the kit code of :data:`~lenet_course.release.STUDENT_MODULES` (the grader, its
+jail and its reports), every graded test (the hidden ones and their judge-only helpers too)
+and the project file. The kit's own model, engine, lecture pipeline and ``solutions/`` stay
+out, and the release's scan for solution lines runs on the bundle before it is written.
+
+Which jail the bundle gives depends on the container Gradescope runs it in: bubblewrap
+where the container allows namespaces, else Landlock where its kernel offers it (Docker's
+default seccomp profile allows Landlock), else the reduced level. Each report names it.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
+from lenet_course.errors import UserError
 from lenet_course.targets import kit_root
 
 SETUP_SH = """#!/usr/bin/env bash
@@ -29,23 +43,55 @@ mkdir -p "$ROOT/results"
 lenet-course grade "$ROOT/submission" --out "$ROOT/results/results.json" --jobs 1 "$@"
 """
 
-INCLUDE = ("pyproject.toml", "README.md", "lenet_course", "tests")
+README = """# lenet-course autograder
+
+The grader of the LeNet lab, as Gradescope runs it: `setup.sh` installs it once,
+`run_autograder` grades each submission. Student code runs in a jail; the level in force
+(bwrap, landlock or reduced) is written into every report.
+"""
+
+
+def bundle_files() -> list[str]:
+    """The kit files the bundle ships, relative to the kit's root: the grader's modules, the
+    graded tests (hidden ones included) and the project file; nothing that answers."""
+    from lenet_course.release import STUDENT_MODULES
+
+    root = kit_root()
+    graded = sorted(p for p in (root / "tests" / "graded").glob("*.py"))
+    return [
+        "pyproject.toml",
+        *(f"lenet_course/{m}" for m in STUDENT_MODULES),
+        "tests/__init__.py",
+        "tests/conftest.py",
+        *(p.relative_to(root).as_posix() for p in graded),
+    ]
 
 
 def build_bundle(out: Path) -> Path:
-    """Write ``autograder.zip``: setup.sh, run_autograder and the kit's source."""
+    """Write ``autograder.zip``: setup.sh, run_autograder, a README and :func:`bundle_files`.
+    Nothing is written if the bundle would hold a solution line."""
+    from lenet_course.release import leaks
+
     root = kit_root()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
-            info = zipfile.ZipInfo(name)
-            info.external_attr = 0o755 << 16
-            zf.writestr(info, text)
-        for top in INCLUDE:
-            path = root / top
-            files = [path] if path.is_file() else sorted(path.rglob("*"))
-            for f in files:
-                if f.is_file() and "__pycache__" not in f.parts:
-                    zf.write(f, f.relative_to(root).as_posix())
+    with tempfile.TemporaryDirectory(prefix="lenet-bundle-") as tmp:
+        staging = Path(tmp)
+        for name in bundle_files():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / name, staging / name)
+        (staging / "README.md").write_text(README)
+        found = leaks(staging, root / "solutions")
+        if found:
+            raise UserError(
+                "the Gradescope bundle would hold solution code, so nothing was written:\n  "
+                + "\n  ".join(found[:10])
+            )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
+                info = zipfile.ZipInfo(name)
+                info.external_attr = 0o755 << 16
+                zf.writestr(info, text)
+            for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+                zf.write(path, path.relative_to(staging).as_posix())
     return out

@@ -1,6 +1,9 @@
 """The jail: start a worker for one exercise, talk to it, and kill it with all it started.
 
-Three levels, chosen once per grading process and written into every report:
+Four levels, chosen once per grading process and written into every report. The strongest
+the machine allows is chosen: ``bwrap`` if bubblewrap starts, else ``landlock`` if the kernel
+offers Landlock, else ``uid`` (named "reduced" to users). ``LENET_JAIL=bwrap|landlock|reduced``
+forces one; a forced level the machine cannot give is an error, never a quiet fallback.
 
 ``bwrap`` (root with bubblewrap)
     New PID, network, IPC and UTS namespaces; the worker dies with the grader, and every
@@ -10,7 +13,16 @@ Three levels, chosen once per grading process and written into every report:
     modules, the class folder, the results and other workers do not exist in there. The
     one writable place is a private 0700 tmpfs, ``/scratch``. The worker then drops to an
     unprivileged uid of its own, with no capabilities and ``no_new_privs``.
-``uid`` (root without a usable bubblewrap, e.g. Docker's default seccomp profile)
+``landlock`` (root without a usable bubblewrap, e.g. Docker's default seccomp profile, on a
+    kernel with Landlock: Linux 5.13 or later)
+    An unprivileged uid of its own, a new session and rlimits, as at ``uid``; then, before
+    it imports torch or any student code, the worker confines itself
+    (:mod:`~lenet_course.grading.landlock`): it can read only the Python prefixes, the kit's
+    :data:`RUNTIME_FILES`, its own copy of the submission, MNIST where the test trains and
+    the system paths of :func:`landlock_rules`; it can write only its scratch folder; it
+    cannot open a socket other than ``AF_UNIX``, nor connect or bind TCP. Processes stay
+    visible by number (no PID namespace), and each one it starts is killed by its uid.
+``uid`` (reported as "reduced": root without bubblewrap and without Landlock)
     An unprivileged uid of its own, a new session and rlimits; the filesystem is not
     hidden and the network is not cut. The report says so.
 ``none`` (not root: a student's own ``check``)
@@ -28,13 +40,16 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lenet_course.errors import UserError
 from lenet_course.grading import protocol
 
 log = logging.getLogger(__name__)
@@ -52,13 +67,36 @@ RUNTIME_FILES = (
     "grading/protocol.py",
     "grading/probes.py",
     "grading/worker.py",
+    "grading/landlock.py",
 )
+ENV_VAR = "LENET_JAIL"
+"""Forces an isolation level: ``bwrap``, ``landlock`` or ``reduced``."""
+FORCED = {"bwrap": "bwrap", "landlock": "landlock", "reduced": "uid"}
+# System paths a Landlocked worker may read, besides the Python prefixes, and why.
+SYSTEM_READ = (
+    "/usr",  # the interpreter's shared libraries (libc, libm, libz, libffi, libstdc++, ...)
+    "/lib",  # the same on systems without a merged /usr (Landlock checks the resolved path)
+    "/lib64",  # the dynamic loader
+    "/etc/ld.so.cache",  # the loader's index, for torch's dlopen of system libraries
+    "/etc/localtime",  # time.localtime
+    "/sys/devices/system/cpu",  # glibc, OpenMP and torch count the CPUs here
+    # torch's cpuinfo parses it at import; without it torch falls back from AVX2/AVX-512 to
+    # its DEFAULT kernels, whose results differ in the last bits from the judge's
+    "/proc/cpuinfo",
+    "/dev/urandom",  # torch's default generator is seeded from it when torch loads
+)
+SYSTEM_WRITE = ("/dev/null",)  # subprocess.DEVNULL and the worker's own stdin
+SYSTEM_READ_GPU = ("/sys", "/proc/driver/nvidia")  # the CUDA driver finds its devices here
 LEVEL_NOTES = {
     "bwrap": "isolation: bwrap (student code ran as its own uid in new PID and network "
     "namespaces, with a read-only view of the system and a private scratch folder)",
+    "landlock": "isolation: landlock (student code ran as its own uid in a new session with "
+    "rlimits, confined by Landlock to the system, Python, the kit's runtime and its own "
+    "files, writing only its scratch folder, with no network sockets; bubblewrap was not "
+    "usable here)",
     "uid": "isolation: reduced (student code ran as its own uid in a new session with "
-    "rlimits; bubblewrap was not usable here, so the filesystem was not hidden and the "
-    "network was not cut)",
+    "rlimits; neither bubblewrap nor Landlock was usable here, so the filesystem was not "
+    "hidden and the network was not cut)",
     "none": "isolation: none (not running as root, so your code ran as a plain child "
     "process; grading on the course platform runs it in a jail)",
 }
@@ -97,22 +135,75 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def _bwrap_works() -> bool:
+    if not (shutil.which("bwrap") and shutil.which("setpriv")):
+        return False
+    probe = _bwrap_args(Path("/nonexistent-submission"), None, gpu=False)
+    cmd = [*probe, "--", "/bin/sh", "-c", _DROP, "jail", str(UID_BASE), "/bin/true"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=30)
+        if done.returncode == 0:
+            return True
+        log.warning("bubblewrap is installed but failed: %s", done.stderr.decode()[-300:])
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("bubblewrap could not start: %s", exc)
+    return False
+
+
+def _landlock_abi() -> int:
+    from lenet_course.grading import landlock
+
+    return landlock.abi() if landlock.network_filter_supported() else 0
+
+
+def _forced(name: str) -> str:
+    """The level ``LENET_JAIL`` names, or a :class:`UserError` saying why it cannot be had."""
+    if name not in FORCED:
+        raise UserError(
+            f"{ENV_VAR}={name} is not a jail level. Fix: set {ENV_VAR} to one of "
+            f"{', '.join(FORCED)}, or unset it to let the grader choose the strongest."
+        )
+    wanted = FORCED[name]
+    if not _is_root():
+        raise UserError(
+            f"{ENV_VAR}={name}: the jail needs the grader to run as root, to give student "
+            f"code a uid of its own. Fix: run the grader as root, or unset {ENV_VAR}."
+        )
+    if not shutil.which("setpriv"):
+        raise UserError(f"{ENV_VAR}={name}: setpriv is missing. Fix: apt-get install util-linux.")
+    if wanted == "bwrap" and not _bwrap_works():
+        raise UserError(
+            f"{ENV_VAR}=bwrap: bubblewrap cannot start here (the log says why). Fix: "
+            "apt-get install bubblewrap; in Docker, add --cap-add SYS_ADMIN --security-opt "
+            "seccomp=unconfined --security-opt apparmor=unconfined; or set "
+            f"{ENV_VAR}=landlock."
+        )
+    if wanted == "landlock" and _landlock_abi() < 1:
+        raise UserError(
+            f"{ENV_VAR}=landlock: this kernel offers no Landlock (it needs Linux 5.13 or "
+            "later with landlock in its lsm= list, on x86_64 or aarch64). Fix: grade on such "
+            f"a kernel, or set {ENV_VAR}=reduced to accept a jail that hides no files."
+        )
+    return wanted
+
+
 @functools.cache
 def level() -> str:
-    """The strongest isolation this process can give a worker."""
+    """The isolation this process gives a worker: forced by ``LENET_JAIL``, else the
+    strongest the machine allows."""
+    name = os.environ.get(ENV_VAR, "").strip()
+    if name:
+        return _forced(name)
     if not _is_root():
         return "none"
-    if shutil.which("bwrap") and shutil.which("setpriv"):
-        probe = _bwrap_args(Path("/nonexistent-submission"), None, gpu=False)
-        cmd = [*probe, "--", "/bin/sh", "-c", _DROP, "jail", str(UID_BASE), "/bin/true"]
-        try:
-            done = subprocess.run(cmd, capture_output=True, timeout=30)
-            if done.returncode == 0:
-                return "bwrap"
-            log.warning("bubblewrap is installed but failed: %s", done.stderr.decode()[-300:])
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            log.warning("bubblewrap could not start: %s", exc)
-    return "uid" if shutil.which("setpriv") else "none"
+    if _bwrap_works():
+        return "bwrap"
+    if not shutil.which("setpriv"):
+        return "none"
+    if _landlock_abi() >= 1:
+        return "landlock"
+    log.warning("this kernel offers no Landlock: student code runs at the reduced level")
+    return "uid"
 
 
 # As root inside the sandbox: give /scratch to the worker's uid, then drop to it for good.
@@ -186,6 +277,107 @@ def _bwrap_args(
     ]
     args += ["--chdir", protocol.JAIL_SCRATCH, "--clearenv"]
     return args
+
+
+def _readable_except(root: Path, hidden: Path) -> tuple[list[str], list[str]]:
+    """Trees to read and folders to list, so that all of ``root`` but ``hidden`` is readable
+    (a Landlock rule covers a whole tree, so a tree that holds ``hidden`` is split)."""
+    if root != hidden and root not in hidden.parents:
+        return [str(root)], []
+    read: list[str] = []
+    listed: list[str] = []
+    node = root
+    for part in hidden.relative_to(root).parts:
+        listed.append(str(node))
+        step = node / part
+        read += [str(child) for child in sorted(node.iterdir()) if child != step]
+        node = step
+    return read, listed
+
+
+def landlock_rules(submission: Path, scratch: Path, data_root: Path | None, *,
+                   gpu: bool) -> dict[str, list[str]]:  # fmt: skip
+    """What a worker at the ``landlock`` level may reach (the keyword arguments of
+    :func:`lenet_course.grading.landlock.confine`). The kit's package is left out of every
+    tree, even one installed inside a Python prefix; only :data:`RUNTIME_FILES` are
+    readable there, and its folders can be listed (Python's import lists them)."""
+    package = _package_dir()
+    trees = [*SYSTEM_READ, *(SYSTEM_READ_GPU if gpu else ())]
+    trees += [sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))]
+    read: list[str] = []
+    listed = [str(package), *sorted({str((package / f).parent) for f in RUNTIME_FILES})]
+    for tree in dict.fromkeys(str(Path(t).resolve()) for t in trees):
+        if os.path.exists(tree):
+            more, folders = _readable_except(Path(tree), package)
+            read += more
+            listed += folders
+    read.append(str(submission))
+    if data_root is not None:  # only a worker that trains is handed MNIST
+        read.append(str(Path(data_root).resolve() / "MNIST" / "raw"))
+    write = [str(scratch), *SYSTEM_WRITE]
+    if gpu:
+        write += [str(dev) for dev in sorted(Path("/dev").glob("nvidia*"))]
+    return {
+        "read": read,
+        "list_only": list(dict.fromkeys(listed)),
+        "files": [str(package / f) for f in RUNTIME_FILES],
+        "write": write,
+    }
+
+
+def _closed_folder() -> Path | None:
+    """The first folder on the way to the interpreter, the prefix or the kit that other users
+    cannot enter (a venv in root's home, or in a ``mktemp -d`` folder)."""
+    targets = (Path(sys.executable).absolute(), Path(os.path.realpath(sys.executable)),
+               Path(sys.prefix), _package_dir())  # fmt: skip
+    for target in targets:
+        for folder in [*reversed(target.parents), target]:
+            try:
+                mode = folder.stat().st_mode
+            except OSError:
+                continue
+            if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+                return folder
+    return None
+
+
+@functools.cache
+def check_worker_starts(chosen: str) -> None:
+    """Once per process, before grading: a worker at level ``chosen`` starts and answers.
+
+    Where the worker's uid cannot run this Python or import the kit's runtime, every test
+    would fail as if the student's code had died; this raises :class:`GraderError` instead,
+    naming the folder and the fix."""
+    if chosen not in ("uid", "landlock"):
+        return
+    from lenet_course.grading.catalog import GraderError
+
+    workdir = Path(tempfile.mkdtemp(prefix="lenet-preflight-"))
+    empty = workdir / "empty"
+    empty.mkdir()
+    worker = Worker("ex1_lenet", empty, limits=WorkerLimits(), workdir=workdir)
+    worker.level = chosen
+    try:
+        worker.call("ping", timeout=120)
+    except StudentFailure:
+        tail = worker.stderr_tail().strip()[-800:]
+        closed = _closed_folder()
+        if closed is not None:
+            raise GraderError(
+                f"the jailed worker runs as an unprivileged uid and cannot enter {closed} "
+                f"(mode {stat.S_IMODE(closed.stat().st_mode):04o}), which holds this Python "
+                f"({sys.executable}) or the kit ({_package_dir()}). Fix: install the kit and "
+                "its virtual environment in a folder every user may enter (for example "
+                f"/opt/lenet-course, as the Docker image does), or run `chmod o+x {closed}`."
+            ) from None
+        raise GraderError(
+            f"the jailed worker (level {LEVEL_NOTES[chosen].split(' (')[0]}) could not start: "
+            f"{tail or 'no output'}. Fix: check that an unprivileged user can run {sys.executable} "
+            f"-c 'import lenet_course', or set {ENV_VAR} to another level."
+        ) from None
+    finally:
+        worker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def worker_name(uid: int) -> str:
@@ -291,7 +483,7 @@ class Worker:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def _config(self, submission: str) -> str:
+    def _config(self, submission: str, confine: dict | None = None) -> str:
         if self.data_root is None:
             data = None  # this worker holds no MNIST
         elif self.level == "bwrap":
@@ -303,6 +495,7 @@ class Worker:
             "data": data,
             "standin": self.standin,
             "threads": self.limits.threads,
+            "landlock": confine,
             "limits": {
                 "memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                 "file_mb": self.limits.file_mb, "processes": self.limits.processes,
@@ -327,10 +520,11 @@ class Worker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(self.workdir) / f"scratch-{self.exercise}-{secrets.token_hex(4)}"
         scratch.mkdir(mode=0o700)
-        user = worker_name(self.uid) if self.level == "uid" else _own_name()
+        dropped = self.level in ("uid", "landlock")
+        user = worker_name(self.uid) if dropped else _own_name()
         env = _environment(str(scratch), self.limits.threads, user)
         config = self._config(str(self.submission))
-        if self.level == "uid":
+        if dropped:
             os.chmod(self.workdir, 0o711)
             os.chown(scratch, int(uid), int(uid))
             # A read-only copy of the files the worker may read, where its uid can reach them.
@@ -339,7 +533,10 @@ class Worker:
             for src in self.submission.glob("*.py"):
                 shutil.copyfile(src, readable / src.name)
                 os.chmod(readable / src.name, 0o644)
-            config = self._config(str(readable))
+            confine = None
+            if self.level == "landlock":
+                confine = landlock_rules(readable, scratch, self.data_root, gpu=self.gpu)
+            config = self._config(str(readable), confine)
             drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]  # fmt: skip
             return [*drop, *python, config], env, str(scratch)
@@ -373,7 +570,7 @@ class Worker:
         except (ProcessLookupError, PermissionError):
             pass
         proc.wait()
-        if self.level == "uid":  # no PID namespace: hunt down whatever still runs as its uid
+        if self.level in ("uid", "landlock"):  # no PID namespace: hunt down its uid
             _kill_uid(self.uid)
         for stream in (proc.stdin, proc.stdout):
             try:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from lenet_course.errors import UserError
 from lenet_course.grading.catalog import GraderError, catalog, hidden_tests, tests_dir
-from lenet_course.grading.jail import LEVEL_NOTES, level
+from lenet_course.grading.jail import LEVEL_NOTES, check_worker_starts, level
 from lenet_course.grading.limits import Limits
 from lenet_course.targets import EXERCISES, kit_root
 
@@ -250,6 +250,7 @@ def grade(
         data_root = data.prepare(data_root, download=False)
         data.verify_checksums(data_root)
     isolation = level()
+    check_worker_starts(isolation)  # a worker that cannot start is the grader's failure
     notes = [LEVEL_NOTES[isolation]]
     if withheld:
         notes.append(

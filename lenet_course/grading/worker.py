@@ -1,7 +1,8 @@
 """The jailed worker: ``python -m lenet_course.grading.worker CONFIG_JSON``.
 
 It runs one exercise's student code for the judge. Before any student code loads it
-sets its resource limits, moves the request and reply channels off stdin and stdout (so a
+sets its resource limits, confines itself with Landlock where the grader asks
+(:mod:`~lenet_course.grading.landlock`), moves the request and reply channels off stdin and stdout (so a
 ``print`` cannot corrupt them), and points stdin at ``/dev/null``. Then it answers
 requests (:mod:`~lenet_course.grading.protocol`) by running probes
 (:mod:`~lenet_course.grading.probes`). It holds no key and decides nothing: whatever it
@@ -48,6 +49,10 @@ def apply_limits(limits: dict) -> None:
 def main(argv: list[str]) -> None:
     config = json.loads(argv[0])
     apply_limits(config.get("limits", {}))
+    if config.get("landlock"):  # the landlock level: confine before torch or student code
+        from lenet_course.grading import landlock
+
+        landlock.confine(**config["landlock"])
     requests = os.dup(0)
     replies = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDONLY)

@@ -14,13 +14,40 @@ import pytest
 import torch
 
 from lenet_course import data
-from lenet_course.grading import runner
+from lenet_course.grading import jail, runner
+from lenet_course.grading.catalog import GraderError
 from lenet_course.grading.gradebook import grade_all, read_report
 from lenet_course.model import LeNet
 from lenet_course.targets import kit_root
 from tests.grading.conftest import FAST_MAX, SMALL, by_name, fast_grade, needs_root
 
 pytestmark = needs_root
+
+# The fast suite meets the level the machine gives (bwrap in CI); `nox -s validation` (CI runs
+# it too) meets every cheat again at the landlock and reduced levels, forced by LENET_JAIL.
+LEVELS = [
+    pytest.param("auto"),
+    pytest.param("landlock", marks=pytest.mark.validation),
+    pytest.param("reduced", marks=pytest.mark.validation),
+]
+
+
+@pytest.fixture(autouse=True, params=LEVELS)
+def jail_level(request, monkeypatch):
+    """The level each cheat faces; skipped, with the grader's reason, where a worker cannot
+    start at it (a venv in a folder the worker's uid cannot enter)."""
+    if request.param != "auto":
+        monkeypatch.setenv(jail.ENV_VAR, request.param)
+    jail.level.cache_clear()
+    chosen = jail.level()
+    try:
+        jail.check_worker_starts(chosen)
+    except GraderError as exc:
+        assert "Fix:" in str(exc), f"the grader's error must name the fix: {exc}"
+        pytest.skip(f"a jailed worker cannot start here, and the grader says why: {exc}")
+    yield chosen
+    jail.level.cache_clear()
+
 
 SOLUTIONS = {p.stem: p.read_text() for p in (kit_root() / "solutions").glob("ex*.py")}
 KERNEL_CHANGE = "    return {name: after[name] - before[name] for name in before}\n"
@@ -116,12 +143,15 @@ def train(net, train_loader, test_loader, *, epochs=10, lr=1e-3, device="cpu"):
 """
 
 
-def test_borrowing_the_reference_or_the_solutions_earns_nothing(submission, untouched):
+def test_borrowing_the_reference_or_the_solutions_earns_nothing(submission, untouched, jail_level):
     ex1 = BORROWED_EX1.format(
         solution=str(kit_root() / "solutions" / "ex1_lenet.py"), kit=str(kit_root())
     )
     ex3 = BORROWED_EX3.format(solution=str(kit_root() / "solutions" / "ex3_train.py"))
     report = fast_grade(submission(replace={"ex1_lenet": ex1, "ex3_train": ex3}))
+    if jail_level == "uid":  # the kit's files are world-readable: the report must say so
+        assert "the filesystem was not hidden" in " ".join(report.notes), report.notes
+        return
     assert points(report, "ex1_lenet") == 0 and points(report, "ex3_train") == 0
     assert points(report, "ex2_log_softmax") == 20, "Exercise 2 stands on a trusted Exercise 1"
     assert points(report, "ex4_kernels") == 20

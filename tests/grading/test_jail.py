@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -19,7 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from lenet_course.errors import UserError
 from lenet_course.grading import jail
+from lenet_course.grading.catalog import GraderError
 from lenet_course.grading.spec import architecture
 from lenet_course.targets import kit_root
 
@@ -51,12 +54,22 @@ def _write(path):
         fh.write("pwned")
 
 
+def _sees_processes():
+    if len([p for p in os.listdir("/proc") if p.isdigit()]) <= 20:
+        raise OSError("few processes in sight")
+
+
 def _import(name):
     __import__(name)
 
 
 def _connect(port):
     socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def _udp(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(b"pwned", ("127.0.0.1", port))
 
 
 def _escape():
@@ -67,7 +80,7 @@ def _escape():
 def kernel_change(before, after):
     flags = [
         float(os.getuid() == 0),
-        float(len([p for p in os.listdir("/proc") if p.isdigit()]) > 20),
+        _try(_sees_processes),
         _try(lambda: _read(CHECKS["solution"])),
         _try(lambda: _read(CHECKS["test"])),
         _try(lambda: _read(CHECKS["model"])),
@@ -81,7 +94,10 @@ def kernel_change(before, after):
         _try(lambda: _write(CHECKS["host_tmp"])),
         float(oct(os.stat(".").st_mode)[-3:] != "700" or os.stat(".").st_uid != os.getuid()),
         1.0 - _try(lambda: _write("scratch-file")),
+        _try(lambda: _read(CHECKS["original"])),
+        _try(lambda: _read(CHECKS["judge_results"])),
     ]
+    _try(lambda: _udp(CHECKS["udp_port"]))  # the host's side says whether it arrived
     _escape()
     return {{"conv1": torch.tensor(flags), "conv2": torch.zeros(1)}}
 """
@@ -91,7 +107,8 @@ BREACHES = [
     "writes the kit tree", "writes a .pth into the venv", "writes the data",
     "writes the results folder", "reaches a server on the host's loopback",
     "writes the host's /tmp", "scratch is not a private 0700 folder of its own",
-    "cannot write its own scratch",
+    "cannot write its own scratch", "reads the submission's original folder",
+    "reads the judge's results",
 ]  # fmt: skip
 
 
@@ -121,6 +138,25 @@ def listener():
     server.close()
 
 
+@pytest.fixture
+def udp_listener():
+    """A UDP socket on the host's loopback; what it received, read after the test."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.setblocking(False)
+
+    def received() -> list[bytes]:
+        got = []
+        while True:
+            try:
+                got.append(server.recv(64))
+            except BlockingIOError:
+                return got
+
+    yield server.getsockname()[1], received
+    server.close()
+
+
 def _jailed_uids() -> set[int]:
     """Uids of the grader's workers that still have a live process (zombies are dead)."""
     return {uid for _, uid in jail.live_processes() if uid >= jail.UID_BASE}
@@ -146,7 +182,7 @@ def test_a_zombie_is_not_a_live_process():
         done.wait()
 
 
-def spy(tmp_path: Path, port: int, mnist_root: Path) -> Path:
+def spy(tmp_path: Path, port: int, mnist_root: Path, udp_port: int = 9, workdir=None) -> Path:
     classmate = tmp_path / "class" / "alice" / "ex1_lenet.py"
     classmate.parent.mkdir(parents=True)
     classmate.write_text("secret = 1\n")
@@ -166,7 +202,13 @@ def spy(tmp_path: Path, port: int, mnist_root: Path) -> Path:
         "results": str(results),
         "port": port,
         "host_tmp": f"/tmp/lenet-jail-escape-{os.getpid()}-{tmp_path.name}",
+        "original": str(tmp_path / "spy" / "ex4_kernels.py"),
+        "judge_results": str(Path(workdir or tmp_path) / "results-ex4_kernels.jsonl"),
+        "udp_port": udp_port,
     }
+    if workdir is not None:  # the judge writes its results in the grader's work folder
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        Path(checks["judge_results"]).write_text("{}\n")
     folder = tmp_path / "spy"
     folder.mkdir()
     (folder / "ex4_kernels.py").write_text(SPY.format(checks=checks))
@@ -174,11 +216,39 @@ def spy(tmp_path: Path, port: int, mnist_root: Path) -> Path:
     return folder
 
 
+def _require(chosen: str) -> None:
+    """CI runs as root with bubblewrap on a kernel with Landlock: both levels must be there."""
+    available = {"bwrap": jail._bwrap_works, "landlock": lambda: jail._landlock_abi() >= 1}
+    if chosen in available and not available[chosen]():
+        pytest.fail(
+            f"the {chosen} level must be usable for the grader here "
+            "(apt-get install bubblewrap; Linux 5.13 or later with Landlock)"
+        )
+
+
+def _worker_can_start_or_skip(chosen: str) -> None:
+    """Where an unprivileged uid cannot run this Python (a venv in a folder closed to other
+    users), the grader must say so before grading: check its error, then skip with it."""
+    try:
+        jail.check_worker_starts(chosen)
+    except GraderError as exc:
+        assert "Fix:" in str(exc), f"the grader's error must name the fix: {exc}"
+        pytest.skip(f"a jailed worker cannot start here, and the grader says why: {exc}")
+
+
 @needs_root
-def test_bwrap_jail_blocks_every_breach_and_kills_escapees(tmp_path, listener, mnist_root):
-    if jail.level() != "bwrap":
-        pytest.fail("bubblewrap must be usable for the grader here (apt-get install bubblewrap)")
+@pytest.mark.parametrize("forced", ["bwrap", "landlock"])
+def test_the_jail_blocks_every_breach_and_kills_escapees(
+    tmp_path, monkeypatch, listener, udp_listener, mnist_root, forced
+):
+    """bubblewrap hides what it does not bind; Landlock refuses to open it. Either way the
+    worker reads no answer, no classmate and no result, writes only its scratch and reaches
+    no server."""
+    _require(forced)
+    monkeypatch.setattr(jail, "level", lambda: forced)
+    _worker_can_start_or_skip(forced)
     port, seen = listener
+    udp_port, received = udp_listener
     before = {
         p: p.stat().st_mtime_ns
         for p in (
@@ -186,17 +256,23 @@ def test_bwrap_jail_blocks_every_breach_and_kills_escapees(tmp_path, listener, m
             Path(mnist_root) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte",
         )
     }
-    worker = jail.Worker("ex4_kernels", spy(tmp_path, port, mnist_root),
-                         limits=jail.WorkerLimits(), data_root=mnist_root, workdir=tmp_path / "w")  # fmt: skip
+    workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))  # the grader's, in /tmp as in grade()
+    folder = spy(tmp_path, port, mnist_root, udp_port, workdir)
+    worker = jail.Worker("ex4_kernels", folder, limits=jail.WorkerLimits(),
+                         data_root=mnist_root, workdir=workdir)  # fmt: skip
     try:
         ping = worker.call("ping", timeout=120)
         flags = worker.call("ex4.change", timeout=60, before={}, after={})["change"]["conv1"]
     finally:
         worker.stop()
-    assert ping["uid"] >= jail.UID_BASE and ping["pid"] < 10 and ping["cwd"] == "/scratch"
+        shutil.rmtree(workdir, ignore_errors=True)
+    assert ping["uid"] >= jail.UID_BASE
+    if forced == "bwrap":
+        assert ping["pid"] < 10 and ping["cwd"] == "/scratch", "bwrap: a PID namespace, /scratch"
     breaches = [name for name, flag in zip(BREACHES, flags.tolist(), strict=True) if flag]
-    assert not breaches, f"the jailed worker could: {breaches}"
+    assert not breaches, f"the worker jailed at the {forced} level could: {breaches}"
     assert not seen, "the worker reached a server on the host's loopback"
+    assert not received(), "the worker's UDP datagrams reached the host's loopback"
     assert not Path(torch.__file__).parent.parent.joinpath("zz-pwned.pth").exists()
     assert not list(Path("/tmp").glob(f"lenet-jail-escape-*-{tmp_path.name}"))
     assert {p: p.stat().st_mtime_ns for p in before} == before
@@ -210,6 +286,7 @@ def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(
 ):
     """Where bubblewrap is refused (Docker's default seccomp), root still drops the uid."""
     monkeypatch.setattr(jail, "level", lambda: "uid")
+    _worker_can_start_or_skip("uid")
     port, _ = listener
     # the grader's work folder sits in /tmp (1777), where the worker's uid can reach its own
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
@@ -280,12 +357,18 @@ def kernel_change(before, after):
         _try(lambda: getpass.getuser() == os.environ["USER"] == os.environ["LOGNAME"]),
         _try(_dynamo),
         _try(_adam_step),
+        _try(lambda: torch.backends.cpu.get_cpu_capability() == "CAPABILITY"),
     ] + [
         _try(lambda v=v: os.path.realpath(os.environ[v]).startswith(home)) for v in CACHES
     ]
     return {"conv1": torch.tensor(flags), "conv2": torch.zeros(1)}
 """
-ASKED = ["getpass.getuser() answers from USER/LOGNAME", "import torch._dynamo", "an Adam step"] + [
+ASKED = [
+    "getpass.getuser() answers from USER/LOGNAME",
+    "import torch._dynamo",
+    "an Adam step",
+    "torch picks the grader's CPU kernels (it reads /proc/cpuinfo; others round differently)",
+] + [
     f"{v} lies in the worker's scratch"
     for v in (
         "HOME",
@@ -298,17 +381,18 @@ ASKED = ["getpass.getuser() answers from USER/LOGNAME", "import torch._dynamo", 
 
 
 @needs_root
-@pytest.mark.parametrize("forced", ["bwrap", "uid", "none"])
+@pytest.mark.parametrize("forced", ["bwrap", "landlock", "uid", "none"])
 def test_libraries_that_ask_who_the_user_is_work_at_every_level(tmp_path, monkeypatch, forced):
     """The worker's uid has no passwd entry. torch 2.11's Adam() imports torch._dynamo, which
     asks getpass.getuser() for its cache folder: the worker must be told its name and where
     its caches go, or every training test fails for a reason that is not the student's."""
-    if forced == "bwrap" and jail.level() != "bwrap":
-        pytest.fail("bubblewrap must be usable for the grader here (apt-get install bubblewrap)")
+    _require(forced)
     monkeypatch.setattr(jail, "level", lambda: forced)
+    _worker_can_start_or_skip(forced)
     folder = tmp_path / "asker"
     folder.mkdir()
-    (folder / "ex4_kernels.py").write_text(ASKER)
+    capability = torch.backends.cpu.get_cpu_capability()
+    (folder / "ex4_kernels.py").write_text(ASKER.replace("CAPABILITY", capability))
     os.chmod(tmp_path, 0o755)
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
     worker = jail.Worker("ex4_kernels", folder, limits=jail.WorkerLimits(), workdir=workdir)
@@ -338,3 +422,97 @@ def test_a_gpu_worker_gets_the_driver_nodes_and_sys_and_still_starts(tmp_path):
         assert worker.call("ping", timeout=120)["pid"] > 0
     finally:
         worker.stop()
+
+
+@pytest.fixture
+def fresh_level(monkeypatch):
+    """level() chosen anew, under the settings the test makes, and forgotten after it."""
+    jail.level.cache_clear()
+    monkeypatch.delenv(jail.ENV_VAR, raising=False)
+    yield monkeypatch
+    jail.level.cache_clear()
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("bwrap", "abi", "chosen"),
+    [(True, 7, "bwrap"), (False, 7, "landlock"), (False, 1, "landlock"), (False, 0, "uid")],
+)
+def test_the_grader_chooses_the_strongest_level_the_machine_gives(fresh_level, bwrap, abi, chosen):
+    fresh_level.setattr(jail, "_bwrap_works", lambda: bwrap)
+    fresh_level.setattr(jail, "_landlock_abi", lambda: abi)
+    assert jail.level() == chosen, (
+        f"with bubblewrap {'usable' if bwrap else 'refused'} and Landlock ABI {abi} the "
+        f"grader must choose {chosen}"
+    )
+
+
+@needs_root
+@pytest.mark.parametrize(("setting", "chosen"), [("bwrap", "bwrap"), ("landlock", "landlock"),
+                                                 ("reduced", "uid")])  # fmt: skip
+def test_lenet_jail_forces_a_level(fresh_level, setting, chosen):
+    fresh_level.setattr(jail, "_bwrap_works", lambda: True)
+    fresh_level.setattr(jail, "_landlock_abi", lambda: 7)
+    fresh_level.setenv(jail.ENV_VAR, setting)
+    assert jail.level() == chosen, f"LENET_JAIL={setting} must give the {chosen} level"
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("setting", "why"),
+    [
+        ("bwrap", "bubblewrap cannot start"),
+        ("landlock", "no Landlock"),
+        ("bars", "not a jail level"),
+    ],
+)
+def test_a_forced_level_the_machine_cannot_give_is_an_error_not_a_fallback(
+    fresh_level, setting, why
+):
+    fresh_level.setattr(jail, "_bwrap_works", lambda: False)
+    fresh_level.setattr(jail, "_landlock_abi", lambda: 0)
+    fresh_level.setenv(jail.ENV_VAR, setting)
+    with pytest.raises(UserError, match=why) as caught:
+        jail.level()
+    assert "Fix:" in str(caught.value), "the error must say how to get a level"
+
+
+def test_every_level_names_itself_in_the_report():
+    for chosen in ("bwrap", "landlock", "uid", "none"):
+        named = {"uid": "reduced"}.get(chosen, chosen)
+        assert jail.LEVEL_NOTES[chosen].startswith(f"isolation: {named} ("), chosen
+
+
+@needs_root
+def test_a_worker_whose_uid_cannot_start_python_is_a_grader_error(tmp_path, monkeypatch):
+    """A venv in a folder other users cannot enter (root's home, a `mktemp -d` folder): every
+    test would fail as if the student's code had died. The grader stops first, naming the
+    folder and the fix."""
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "python").symlink_to(sys.executable)
+    monkeypatch.setattr(sys, "executable", str(closed / "python"))
+    jail.check_worker_starts.cache_clear()
+    try:
+        with pytest.raises(GraderError) as caught:
+            jail.check_worker_starts("uid")
+    finally:
+        jail.check_worker_starts.cache_clear()
+    message = str(caught.value)
+    assert str(closed) in message and "Fix:" in message, message
+
+
+def test_a_kit_installed_inside_the_python_prefix_stays_unreadable_at_landlock(tmp_path):
+    """`pip install .` (not -e) puts the reference modules in site-packages, inside a prefix
+    the worker may read: the rules must split that tree around the kit's package."""
+    site = tmp_path / "prefix" / "lib" / "site-packages"
+    package = site / "lenet_course"
+    for folder in (package, site / "torch", tmp_path / "prefix" / "bin"):
+        folder.mkdir(parents=True)
+    (site / "six.py").write_text("")
+    read, listed = jail._readable_except(tmp_path / "prefix", package)
+    assert not [p for p in read if Path(p) == package or package in Path(p).parents], read
+    assert {str(site / "torch"), str(site / "six.py"), str(tmp_path / "prefix" / "bin")} <= set(
+        read
+    ), "everything else in the prefix must stay readable"
+    assert str(site) in listed, "site-packages must stay listable, for Python's import"
