@@ -295,8 +295,8 @@ def _readable_except(root: Path, hidden: Path) -> tuple[list[str], list[str]]:
     return read, listed
 
 
-def landlock_rules(submission: Path, scratch: Path, data_root: Path | None, *,
-                   gpu: bool) -> dict[str, list[str]]:  # fmt: skip
+def landlock_rules(submission: Path, scratch: Path, data_root: Path | None, *, gpu: bool,
+                   gpu_devices: tuple[str, ...] = ()) -> dict[str, list[str]]:  # fmt: skip
     """What a worker at the ``landlock`` level may reach (the keyword arguments of
     :func:`lenet_course.grading.landlock.confine`). The kit's package is left out of every
     tree, even one installed inside a Python prefix; only :data:`RUNTIME_FILES` are
@@ -314,9 +314,7 @@ def landlock_rules(submission: Path, scratch: Path, data_root: Path | None, *,
     read.append(str(submission))
     if data_root is not None:  # only a worker that trains is handed MNIST
         read.append(str(Path(data_root).resolve() / "MNIST" / "raw"))
-    write = [str(scratch), *SYSTEM_WRITE]
-    if gpu:
-        write += [str(dev) for dev in sorted(Path("/dev").glob("nvidia*"))]
+    write = [str(scratch), *SYSTEM_WRITE, *(gpu_devices if gpu else ())]
     return {
         "read": read,
         "list_only": list(dict.fromkeys(listed)),
@@ -535,7 +533,13 @@ class Worker:
                 os.chmod(readable / src.name, 0o644)
             confine = None
             if self.level == "landlock":
-                confine = landlock_rules(readable, scratch, self.data_root, gpu=self.gpu)
+                confine = landlock_rules(
+                    readable,
+                    scratch,
+                    self.data_root,
+                    gpu=self.gpu,
+                    gpu_devices=nvidia_devices() if self.gpu else (),
+                )
             config = self._config(str(readable), confine)
             drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]  # fmt: skip

@@ -405,23 +405,33 @@ def test_libraries_that_ask_who_the_user_is_work_at_every_level(tmp_path, monkey
     assert not failed, f"inside a worker at the {forced} level these failed: {failed}"
 
 
-def test_a_gpu_worker_gets_the_driver_nodes_and_sys_and_still_starts(tmp_path):
-    """The GPU branch of the jail, run on every machine: the device nodes and /sys are bound
-    in, and a worker started for a GPU answers (on a CPU machine there are no nodes)."""
-    args = jail._bwrap_args(
-        tmp_path, None, gpu=True, gpu_devices=("/dev/nvidia0", "/dev/nvidiactl")
+@needs_root
+@pytest.mark.parametrize("forced", ["bwrap", "landlock"])
+def test_a_gpu_worker_gets_the_driver_nodes_and_still_starts(tmp_path, monkeypatch, forced):
+    """The GPU branch of the jail, run on every machine: the device nodes (and the system
+    paths CUDA reads) are let in, and a worker started for a GPU answers; on a CPU machine
+    there are no nodes to let in."""
+    nodes = ("/dev/nvidia0", "/dev/nvidiactl")
+    args = " ".join(jail._bwrap_args(tmp_path, None, gpu=True, gpu_devices=nodes))
+    assert (
+        all(f"--dev-bind-try {n} {n}" in args for n in nodes) and "--ro-bind-try /sys /sys" in args
     )
-    text = " ".join(args)
-    assert "--dev-bind-try /dev/nvidia0 /dev/nvidia0" in text
-    assert "--dev-bind-try /dev/nvidiactl /dev/nvidiactl" in text
-    assert "--ro-bind-try /sys /sys" in text
     assert "/dev/nvidia" not in " ".join(jail._bwrap_args(tmp_path, None, gpu=False))
+    rules = jail.landlock_rules(tmp_path, tmp_path, None, gpu=True, gpu_devices=nodes)
+    assert set(nodes) <= set(rules["write"])
+    assert all(any(r.startswith(p) for r in rules["read"]) for p in jail.SYSTEM_READ_GPU
+               if os.path.exists(p))  # fmt: skip
+    plain = jail.landlock_rules(tmp_path, tmp_path, None, gpu=False, gpu_devices=nodes)
+    assert not set(nodes) & set(plain["write"])
+    monkeypatch.setattr(jail, "level", lambda: forced)
+    workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
     worker = jail.Worker("ex1_lenet", kit_root() / "solutions", limits=jail.WorkerLimits(),
-                         workdir=tmp_path / "w", gpu=True)  # fmt: skip
+                         workdir=workdir, gpu=True)  # fmt: skip
     try:
-        assert worker.call("ping", timeout=120)["pid"] > 0
+        assert worker.call("ping", timeout=120)["uid"] >= jail.UID_BASE
     finally:
         worker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture
