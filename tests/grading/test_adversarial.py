@@ -232,9 +232,11 @@ ESCAPES = {
     # test function -> (file, anchor, attack) ; each attack costs only the tests calling it
     "kernel_change": ("ex4_kernels", KERNEL_CHANGE, "    import sys\n    sys.exit(0)\n"),
     "plot": ("ex4_kernels", "    fig, axes = plt.subplots(2, 6, figsize=(9, 3.4))\n",
-             "    import os, subprocess, sys\n"
-             "    subprocess.Popen([sys.executable, '-c', 'import os, time\\nif os.fork() == 0:\\n"
-             "    os.setsid()\\n    time.sleep(600)'], start_new_session=True)\n"
+             # a shell, not sys.executable: a venv whose interpreter lies in a folder the
+             # worker's uid cannot enter (root's 0700 home) cannot be run again from inside
+             "    import os, subprocess\n"
+             "    subprocess.Popen(['/bin/sh', '-c', 'setsid sleep 600 & sleep 600'],\n"
+             "                     start_new_session=True)\n"
              "    os._exit(0)\n"),
     "snapshot": ("ex4_kernels", "    return {\n        \"conv1\": net.conv1.weight", "    while True:\n        pass\n"),
     "classifier": ("ex2_log_softmax", "        return F.log_softmax(super().forward(x), dim=1)\n",
