@@ -463,16 +463,19 @@ def _records(records) -> list:
 
 def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, epochs: int,
               lr: float, device: str = "cpu", own_net: bool = False) -> dict:  # fmt: skip
-    """The student's train() on a net built from ``spec``, or with ``own_net`` on the
-    student's own LeNetClassifier (Exercises 1 and 2)."""
+    """The student's train() on a net built from ``spec`` after ``torch.manual_seed(seed)``,
+    or with ``own_net`` on the student's own LeNetClassifier (Exercises 1 and 2) holding
+    that net's weights: either way the judge knows the weights training starts from."""
     fn = sub.attribute("ex3_train", "train")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if own_net:
-        torch.manual_seed(seed)
-        net = sub.attribute("ex2_log_softmax", "LeNetClassifier")().to(device)
+    start = build_net(spec, seed)
+    if own_net:  # the student's own class, from the same start as the judge's seeded net
+        net = sub.attribute("ex2_log_softmax", "LeNetClassifier")()
+        load_named(net, named_weights(start))
+        net = net.to(device)
     else:
-        net = build_net(spec, seed).to(device)
+        net = start.to(device)
     train_loader = make_loader(train, device, sub.data)
     test_loader = Watched(make_loader(test, device, sub.data), net)
     records = fn(net, train_loader, test_loader, epochs=epochs, lr=lr, device=device)

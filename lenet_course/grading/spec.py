@@ -14,7 +14,18 @@ from torch import nn
 from lenet_course.grading.probes import NAMED_LAYERS, build_net, load_named, named_weights
 from lenet_course.metrics import correct
 
-__all__ = ["NAMED_LAYERS", "architecture", "lenet", "load_named", "named_weights", "accuracy"]
+__all__ = [
+    "NAMED_LAYERS", "IMPRINT_MIN", "architecture", "lenet", "load_named", "named_weights",
+    "accuracy", "imprint", "imprint_fault",
+]  # fmt: skip
+
+# Honest training keeps a strong imprint of its init: after 10 epochs of the lecture's Adam
+# on MNIST, each layer's weights still point the way they started (cosine 0.40 to 0.83 in
+# the measurements behind this figure; docs/benchmarks.md, "Weights' imprint"). Weights from
+# anywhere else are unrelated to this run's init: their cosine is about 0, within
+# 1/sqrt(size) (conv1: 0.08, conv2: 0.02, fc1: 0.006), so every layer at 0.2 or above is far
+# from chance on both sides.
+IMPRINT_MIN = 0.2
 
 
 def architecture(*, log_softmax: bool = True, train_mask: bool = False) -> dict:
@@ -54,3 +65,31 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000
             correct(net(x[i : i + batch]), y[i : i + batch]) for i in range(0, len(y), batch)
         )
     return 100.0 * hits / len(y)
+
+
+def imprint(initial: dict, final: dict) -> dict[str, float]:
+    """Per layer, the cosine between the final and the initial weights (named weights, as
+    :func:`named_weights` gives them): how much of the init the trained weights keep."""
+    out = {}
+    for name in NAMED_LAYERS:
+        start = initial[name]["weight"].double().flatten()
+        end = final[name]["weight"].double().flatten()
+        out[name] = float(torch.nn.functional.cosine_similarity(start, end, dim=0))
+    return out
+
+
+def imprint_fault(initial: dict, final: dict) -> str | None:
+    """Why ``final`` does not descend from ``initial`` (the layers whose cosine falls below
+    :data:`IMPRINT_MIN`), or None when every layer keeps the init's imprint."""
+    try:
+        cosines = imprint(initial, final)
+    except (KeyError, RuntimeError) as exc:
+        return f"the returned weights do not fit the lecture's LeNet ({exc})"
+    faint = {k: round(v, 2) for k, v in cosines.items() if not v >= IMPRINT_MIN}
+    if not faint:
+        return None
+    return (
+        f"the trained weights keep no trace of the weights the net started from (cosine with "
+        f"the start, per layer: {faint}; a real training run keeps {IMPRINT_MIN} or more in "
+        "every layer)"
+    )

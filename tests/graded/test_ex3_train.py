@@ -15,7 +15,14 @@ import torch.nn.functional as F
 
 from lenet_course import data
 from lenet_course.grading.probes import ModeProbe, StudentError, mode_data
-from lenet_course.grading.spec import accuracy, architecture, lenet, named_weights
+from lenet_course.grading.spec import (
+    accuracy,
+    architecture,
+    imprint,
+    imprint_fault,
+    lenet,
+    named_weights,
+)
 from tests.graded.conftest import draw_seed, random_weights, reference
 from tests.graded.replays import replay
 
@@ -58,6 +65,19 @@ def initial(seed: int) -> dict:
     return named_weights(lenet(seed))
 
 
+def descends(obs: dict) -> None:
+    """Fail unless the returned weights descend from the net train() was given: weights
+    trained elsewhere and brought along score nothing, however well they do."""
+    fault = imprint_fault(initial(obs["seed"]), obs["weights"])
+    if fault:
+        pytest.fail(
+            f"The net train() returned is not the net it was given, trained: {fault}. Hint: "
+            "train the net passed to train() from the weights it has; do not re-initialise "
+            "it or load weights into it.",
+            pytrace=False,
+        )
+
+
 def numbers(records: list, field: str) -> list:
     values = [r[field] for r in records]
     for v in values:
@@ -80,6 +100,7 @@ def test_training_loss_decreases(ex3, rng):
         "back-propagate and take an optimizer step on every batch, with the optimizer built "
         "once before the loop."
     )
+    descends(obs)
     before, _ = judged(initial(obs["seed"]), 1000, obs["seed"])
     after, _ = judged(obs["weights"], 1000, obs["seed"])
     assert after < before - 0.1, (
@@ -214,6 +235,7 @@ def test_train_returns_one_epoch_record_per_epoch(ex3, rng):
     accuracies = numbers(records, "test_accuracy")
     for v in accuracies:
         assert 0 <= v <= 100, f"test_accuracy should be a percentage from evaluate(); got {v}."
+    descends(obs)
     _, final = judged(obs["weights"], 200, obs["seed"] + 1)
     assert accuracies[-1] == pytest.approx(final, abs=1e-3), (
         f"The last record's test_accuracy is {accuracies[-1]:.2f}, but the trained net scores "
@@ -270,6 +292,7 @@ def test_recorded_losses_are_the_epoch_means_of_one_adam_run(ex3, rng):
 def trained(obs: dict, n: int) -> None:
     """Fail unless the returned weights really learnt the training data (the judge's own
     loss before and after): what a check of the run's manner needs as evidence of a run."""
+    descends(obs)
     before, _ = judged(initial(obs["seed"]), n, obs["seed"])
     after, _ = judged(obs["weights"], n, obs["seed"])
     if not after < before - 0.02:
@@ -394,13 +417,34 @@ def mnist_run(ex3_mnist, grading_seed, mnist_root) -> dict:
     x, y = data.load_split(mnist_root, train=False)
     # The judge's own evaluation, on its own relabelled test set.
     score = accuracy(net, data.to_inputs(x), torch.tensor(perm)[y])
-    return {"fault": fault, "error": None, "accuracy": score}
+    # Weights brought along can learn the relabelling from the training batches' labels;
+    # they cannot carry the imprint of the init this run drew.
+    start = initial(seed)
+    return {
+        "fault": fault, "error": None, "accuracy": score,
+        "imprint": imprint(start, obs["weights"]),
+        "foreign": imprint_fault(start, obs["weights"]),
+    }  # fmt: skip
 
 
 def accuracy_of(run: dict, record_property) -> float:
+    """The judge's accuracy of the run's weights; fails the test unless they are this run's."""
     if run["error"]:
         pytest.fail(run["error"], pytrace=False)
-    record_property("note", f"grader's own evaluation: {run['accuracy']:.2f}% test accuracy")
+    cosines = ", ".join(f"{k} {v:.2f}" for k, v in run["imprint"].items())
+    record_property(
+        "note",
+        f"grader's own evaluation: {run['accuracy']:.2f}% test accuracy; imprint of the "
+        f"starting weights (cosine per layer): {cosines}",
+    )
+    if run["foreign"]:
+        pytest.fail(
+            f"These weights score {run['accuracy']:.2f}%, but they do not come from this run: "
+            f"{run['foreign']}. Only weights trained here, from the net train() was given, "
+            "count. Hint: train the net passed to train(); do not re-initialise it or load "
+            "weights into it.",
+            pytrace=False,
+        )
     return run["accuracy"]
 
 

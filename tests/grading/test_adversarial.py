@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import time
 
 import pytest
@@ -60,8 +61,12 @@ def points(report, exercise: str) -> int:
     return sum(t.score for t in report.tests if t.exercise == exercise)
 
 
-def failed(report) -> dict[str, str]:
-    return {t.nodeid.split("::")[-1]: t.message for t in report.tests if t.status == "failed"}
+def failed(report, exercise: str | None = None) -> dict[str, str]:
+    return {
+        t.nodeid.split("::")[-1]: t.message
+        for t in report.tests
+        if t.status == "failed" and exercise in (None, t.exercise)
+    }
 
 
 # --- 1. changing a verdict ---------------------------------------------------------------
@@ -171,7 +176,7 @@ def train(net, train_loader, test_loader, *, epochs=10, lr=1e-3, device="cpu"):
     return [EpochRecord(e, 2.3 / e, 90.0 + e, 0.5) for e in range(1, epochs + 1)]
 """
 
-PRETRAINED = """
+BROUGHT_ALONG = """
 import base64, io, torch
 from lenet_course.runtime import EpochRecord
 
@@ -185,8 +190,29 @@ def evaluate(net, loader, device="cpu"):
 def train(net, train_loader, test_loader, *, epochs=10, lr=1e-3, device="cpu"):
     state = torch.load(io.BytesIO(base64.b64decode(WEIGHTS)), weights_only=True)
     net.load_state_dict(state)
+    if {relabel}:  # learn this run's secret labels from the first batches, permute fc3 to match
+        votes = torch.zeros(10, 10)
+        with torch.no_grad():
+            for i, (inputs, labels) in enumerate(train_loader):
+                if i == 20:
+                    break
+                digits = net(inputs.to(device)).argmax(1).cpu()
+                votes.index_put_((labels.cpu(), digits), torch.ones(len(labels)), accumulate=True)
+            row_for = votes.argmax(1)  # secret label -> the digit it stands for
+            net.fc3.weight.copy_(net.fc3.weight[row_for].clone())
+            net.fc3.bias.copy_(net.fc3.bias[row_for].clone())
     return [EpochRecord(e, 0.05, 98.0, 1.0) for e in range(1, epochs + 1)]
 """
+
+# A train() that trains honestly, but from a start of its own: the weights it returns learnt
+# the data, and descend from another init than the one the judge seeded.
+OWN_START = (
+    "    device = torch.device(device)\n",
+    "    torch.manual_seed(12345)\n"
+    "    for layer in net.children():\n"
+    "        layer.reset_parameters()\n"
+    "    device = torch.device(device)\n",
+)
 
 
 def test_made_up_epoch_records_earn_nothing(submission, untouched):
@@ -196,26 +222,61 @@ def test_made_up_epoch_records_earn_nothing(submission, untouched):
     assert points(report, "ex3_train") == 0, failed(report)
 
 
-def test_weights_brought_along_fail_the_accuracy_test(
-    submission, monkeypatch, mnist_root, untouched
+def test_training_from_a_start_of_its_own_earns_nothing_for_the_trained_weights(
+    submission, untouched
 ):
-    """Weights trained beforehand on MNIST's own labels meet this run's secret relabelling."""
+    report = fast_grade(submission({"ex3_train": OWN_START}, drop=OTHER_THAN["ex3_train"]))
+    lost = failed(report, "ex3_train")
+    weighed = {  # every test that scores the weights train() returns, or needs them trained
+        "test_training_loss_decreases", "test_train_returns_one_epoch_record_per_epoch",
+        "test_train_mode_is_restored_every_epoch", "test_epoch_time_is_measured_around_the_epoch",
+        "test_two_steps_equal_reference_adam_nll_steps",
+        "test_a_short_last_batch_is_a_step_too",
+        "test_recorded_losses_are_the_epoch_means_of_one_adam_run",
+    }  # fmt: skip
+    assert set(lost) == weighed, lost
+    for name in weighed - {"test_two_steps_equal_reference_adam_nll_steps",
+                           "test_a_short_last_batch_is_a_step_too",
+                           "test_recorded_losses_are_the_epoch_means_of_one_adam_run"}:  # fmt: skip
+        assert "no trace of the weights the net started from" in lost[name], lost[name]
+    assert points(report, "ex3_train") == 4 + 3  # the two tests of evaluate() still count
+
+
+@pytest.fixture(scope="module")
+def pretrained(mnist_root) -> str:
+    """A LeNet's weights after one epoch on MNIST's own labels (about 97%), base64."""
     torch.manual_seed(0)
     net = LeNet()
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    train_loader, test_loader = data.tensor_loaders(mnist_root, batch_size=100)
-    for inputs, labels in train_loader:  # one epoch: about 97% on the true labels
+    train_loader, _ = data.tensor_loaders(mnist_root, batch_size=100)
+    for inputs, labels in train_loader:
         optimizer.zero_grad()
         torch.nn.functional.nll_loss(net(inputs), labels).backward()
         optimizer.step()
     buf = io.BytesIO()
     torch.save(net.state_dict(), buf)
-    cheat = PRETRAINED.format(weights=base64.b64encode(buf.getvalue()).decode())
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+@pytest.mark.parametrize("relabel", [False, True], ids=["as-trained", "relabelled-from-batches"])
+def test_weights_brought_along_earn_nothing_even_when_they_learn_the_relabelling(
+    relabel, pretrained, submission, monkeypatch, mnist_root, untouched
+):
+    """Weights trained beforehand meet this run's secret relabelling; a train() that learns it
+    from the first batches' labels and permutes fc3 to match scores well above 95% on the
+    judge's own test set (red team, issue 19), and earns nothing: its weights keep no trace
+    of the init this run seeded."""
+    cheat = BROUGHT_ALONG.format(weights=pretrained, relabel=relabel)
     monkeypatch.setattr(runner, "MAX_FILE_BYTES", 10 * 1024 * 1024)  # past the size check
     sub = submission(replace={"ex3_train": cheat}, drop=OTHER_THAN["ex3_train"])
     report = runner.grade(sub, SMALL, full=True, data_root=mnist_root)
     mnist = by_name(report)["test_ten_epochs_on_mnist_exceed_95_percent"]
-    assert mnist.score == 0 and "grader measured" in mnist.message, mnist.message
+    assert mnist.score == 0 and "do not come from this run" in mnist.message, mnist.message
+    scored = float(re.search(r"These weights score ([\d.]+)%", mnist.message).group(1))
+    if relabel:  # the case would pass on accuracy alone: the imprint is what stops it
+        assert scored > 95.0, mnist.message
+    else:
+        assert scored < 50.0, mnist.message
     assert report.score == 0
 
 

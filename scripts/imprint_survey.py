@@ -1,0 +1,180 @@
+"""Measure the imprint check of Exercise 3 (issue 19): do correct submissions keep every
+point under many grading seeds, and how far from the threshold do they stay?
+
+Grades Exercise 3 in full (the 10-epoch MNIST run included) of the kit's solutions and of
+every variant under ``tests/grading/variants/`` (a variant's missing files come from the
+solutions), once per grading seed, and reads the per-layer cosines the judge reports in
+its note. Then measures the other side: the cosine between one set of trained weights and
+many fresh inits (what weights brought along show). One JSON line per grade goes to
+``OUT/grades.jsonl`` as it finishes, so an interrupted survey keeps what it measured and
+a rerun skips it; ``OUT/summary.json`` and ``OUT/imprint.png`` come at the end.
+
+    python scripts/imprint_survey.py OUT --data ../shared/data --seeds 20 [--part 0/2]
+
+``--part i/n`` grades every n-th (submission, seed) pair from the i-th: run n of them at
+once, each on its own cores, then once more without ``--part`` to summarise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MNIST_TESTS = (
+    "test_ten_epochs_on_mnist_exceed_95_percent",
+    "test_your_own_pipeline_exceeds_95_percent",
+)
+NOTE = re.compile(r"(conv1|conv2|fc1|fc2|fc3) (-?[\d.]+)")
+
+
+def submissions(root: Path) -> dict[str, Path]:
+    variants = root / "tests" / "grading" / "variants"
+    return {
+        "solutions": root / "solutions",
+        **{p.name: p for p in sorted(variants.iterdir()) if p.is_dir()},
+    }
+
+
+def assemble(root: Path, variant: Path, into: Path) -> Path:
+    shutil.copytree(root / "solutions", into, ignore=shutil.ignore_patterns("__pycache__"))
+    for f in variant.glob("ex*.py"):
+        shutil.copyfile(f, into / f.name)
+    return into
+
+
+def grade_one(root: Path, name: str, folder: Path, seed: int, data: Path, threads: int) -> dict:
+    from lenet_course.grading import runner
+
+    limits = runner.Limits(jobs=1, threads=threads)
+    with tempfile.TemporaryDirectory(prefix="imprint-") as tmp:
+        sub = assemble(root, folder, Path(tmp) / "sub")
+        start = time.monotonic()
+        report = runner.grade(
+            sub, limits, full=True, data_root=data, seed=seed, exercises=("ex3_train",)
+        )
+    tests = {t.nodeid.split("::")[-1]: t for t in report.tests}
+    note = tests[MNIST_TESTS[0]].message
+    return {
+        "submission": name, "seed": seed, "score": report.score, "max": report.max_score,
+        "test_seconds": {k: round(t.seconds, 1) for k, t in tests.items()},
+        "lost": {k: t.message for k, t in tests.items() if t.score < t.max_score},
+        "imprint": {k: float(v) for k, v in NOTE.findall(note)},
+        "accuracy": float(m.group(1)) if (m := re.search(r"([\d.]+)% test accuracy", note)) else None,
+        "seconds": round(time.monotonic() - start, 1),
+    }  # fmt: skip
+
+
+def chance(data: Path, inits: int) -> dict[str, float]:
+    """Per layer, the largest |cosine| between weights trained for one epoch (from seed 0)
+    and ``inits`` fresh inits: the imprint weights from elsewhere show."""
+    import torch
+    import torch.nn.functional as F
+
+    from lenet_course import data as mnist
+    from lenet_course.grading.spec import imprint, lenet, named_weights
+
+    net = lenet(0)
+    adam = torch.optim.Adam(net.parameters(), lr=1e-3)
+    train, _ = mnist.tensor_loaders(data, batch_size=100)
+    for x, y in train:
+        adam.zero_grad()
+        F.nll_loss(net(x), y).backward()
+        adam.step()
+    trained = named_weights(net)
+    worst: dict[str, float] = {}
+    for s in range(1, inits + 1):
+        for k, v in imprint(named_weights(lenet(s)), trained).items():
+            worst[k] = max(worst.get(k, 0.0), abs(v))
+    return worst
+
+
+def plot(rows: list[dict], worst: dict[str, float], threshold: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    names = sorted({r["submission"] for r in rows})
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for j, name in enumerate(names):
+        for i, layer in enumerate(layers):
+            ys = [
+                r["imprint"][layer]
+                for r in rows
+                if r["submission"] == name and layer in r["imprint"]
+            ]
+            xs = [i + (j - (len(names) - 1) / 2) * 0.15] * len(ys)
+            ax.scatter(xs, ys, s=12, alpha=0.7, label=name if i == 0 else None)
+    ax.bar(range(len(layers)), [worst.get(k, 0) for k in layers], width=0.7, color="0.85",
+           label="weights from elsewhere (largest of many inits)", zorder=0)  # fmt: skip
+    ax.axhline(threshold, color="crimson", lw=1, label=f"threshold {threshold}")
+    ax.set_xticks(range(len(layers)), layers)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("cosine(final weights, this run's init)")
+    ax.set_title(f"Imprint of the init after 10 epochs on MNIST ({len(rows)} grades)")
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--part", default="0/1")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--inits", type=int, default=2000)
+    args = ap.parse_args()
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root))
+    from lenet_course.grading.spec import IMPRINT_MIN
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "grades.jsonl"
+    done = (
+        {(r["submission"], r["seed"]) for r in map(json.loads, log.read_text().splitlines())}
+        if log.exists()
+        else set()
+    )
+    i, n = map(int, args.part.split("/"))
+    pairs = [(name, folder, s) for name, folder in submissions(root).items()
+             for s in range(args.first_seed, args.first_seed + args.seeds)]  # fmt: skip
+    mine = [p for k, p in enumerate(pairs) if k % n == i and (p[0], p[2]) not in done]
+    for k, (name, folder, seed) in enumerate(mine, 1):
+        row = grade_one(root, name, folder, seed, args.data, args.threads)
+        with log.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(f"[{k}/{len(mine)}] {name} seed {seed}: {row['score']}/{row['max']} "
+              f"imprint {row['imprint']} {row['seconds']} s", flush=True)  # fmt: skip
+    if args.part != "0/1":
+        return 0
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    worst = chance(args.data, args.inits)
+    lowest = {k: min(r["imprint"][k] for r in rows) for k in worst}
+    summary = {
+        "grades": len(rows), "seeds": sorted({r["seed"] for r in rows}),
+        "submissions": sorted({r["submission"] for r in rows}),
+        "lost_points": [r for r in rows if r["score"] < r["max"]],
+        "threshold": IMPRINT_MIN, "honest_lowest": lowest,
+        "honest_lowest_overall": min(lowest.values()),
+        "from_elsewhere_largest": worst, "inits": args.inits,
+        "accuracy_range": [min(r["accuracy"] for r in rows), max(r["accuracy"] for r in rows)],
+    }  # fmt: skip
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    plot(rows, worst, IMPRINT_MIN, args.out / "imprint.png")
+    print(json.dumps({k: v for k, v in summary.items() if k != "lost_points"}, indent=2))
+    print(f"grades that lost a point: {len(summary['lost_points'])}")
+    return 1 if summary["lost_points"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
