@@ -66,6 +66,7 @@ def grade_one(root: Path, name: str, folder: Path, seed: int, data: Path, thread
         "lost": {k: t.message for k, t in tests.items() if t.score < t.max_score},
         "imprint": {k: float(v) for k, v in NOTE.findall(note)},
         "accuracy": float(m.group(1)) if (m := re.search(r"([\d.]+)% test accuracy", note)) else None,
+        "alone": float(m.group(1)) if (m := re.search(r"without it: ([\d.]+)%", note)) else None,
         "seconds": round(time.monotonic() - start, 1),
     }  # fmt: skip
 

@@ -16,12 +16,14 @@ import torch.nn.functional as F
 from lenet_course import data
 from lenet_course.grading.probes import ModeProbe, StudentError, mode_data
 from lenet_course.grading.spec import (
+    FOREIGN_MAX,
     accuracy,
     architecture,
     imprint,
     imprint_fault,
     lenet,
     named_weights,
+    without_init,
 )
 from tests.graded.conftest import draw_seed, random_weights, reference
 from tests.graded.replays import replay
@@ -414,16 +416,23 @@ def mnist_run(ex3_mnist, grading_seed, mnist_root) -> dict:
             "fault": fault,
             "error": f"the trained net's weights do not fit the lecture's LeNet ({exc}).",
         }
-    x, y = data.load_split(mnist_root, train=False)
-    # The judge's own evaluation, on its own relabelled test set.
-    score = accuracy(net, data.to_inputs(x), torch.tensor(perm)[y])
+    images, digits = data.load_split(mnist_root, train=False)
+    x, y = data.to_inputs(images), torch.tensor(perm)[digits]
+    score = accuracy(net, x, y)  # the judge's own evaluation, on its own relabelled test set
     # Weights brought along can learn the relabelling from the training batches' labels;
-    # they cannot carry the imprint of the init this run drew.
+    # they cannot carry the imprint of the init this run drew, nor fake it by blending it in.
     start = initial(seed)
+    foreign = imprint_fault(start, obs["weights"])
+    alone = accuracy(lenet(weights=without_init(start, obs["weights"])), x, y)
+    if not foreign and alone > FOREIGN_MAX:  # the init blended into weights from elsewhere
+        foreign = (
+            f"without the share of the weights the net started from, they still score "
+            f"{alone:.2f}% on their own (weights trained here from that start score "
+            f"{FOREIGN_MAX:.0f}% or less that way): the rest was trained elsewhere"
+        )
     return {
-        "fault": fault, "error": None, "accuracy": score,
-        "imprint": imprint(start, obs["weights"]),
-        "foreign": imprint_fault(start, obs["weights"]),
+        "fault": fault, "error": None, "accuracy": score, "alone": alone,
+        "imprint": imprint(start, obs["weights"]), "foreign": foreign,
     }  # fmt: skip
 
 
@@ -435,7 +444,7 @@ def accuracy_of(run: dict, record_property) -> float:
     record_property(
         "note",
         f"grader's own evaluation: {run['accuracy']:.2f}% test accuracy; imprint of the "
-        f"starting weights (cosine per layer): {cosines}",
+        f"starting weights (cosine per layer): {cosines}; without it: {run['alone']:.2f}%",
     )
     if run["foreign"]:
         pytest.fail(
