@@ -21,6 +21,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -71,39 +72,77 @@ def grade_one(root: Path, name: str, folder: Path, seed: int, data: Path, thread
     }  # fmt: skip
 
 
-def chance(data: Path, inits: int) -> dict[str, float]:
-    """Per layer, the largest |cosine| between weights trained for one epoch (from seed 0)
-    and ``inits`` fresh inits: the imprint weights from elsewhere show."""
+def cheats(data: Path, inits: int, blends: int) -> dict:
+    """The other side, on weights trained elsewhere (10 epochs from seed 0, true labels):
+    per layer, the largest |cosine| with ``inits`` fresh inits (what weights brought along
+    show), and ``blends`` of them with fresh inits, just over the imprint threshold in every
+    layer: their accuracy, and the accuracy of what is not the init (the judge's
+    ``without_init``)."""
     import torch
     import torch.nn.functional as F
 
     from lenet_course import data as mnist
-    from lenet_course.grading.spec import imprint, lenet, named_weights
+    from lenet_course.grading.spec import (
+        IMPRINT_MIN,
+        accuracy,
+        imprint,
+        lenet,
+        named_weights,
+        without_init,
+    )
 
     net = lenet(0)
     adam = torch.optim.Adam(net.parameters(), lr=1e-3)
     train, _ = mnist.tensor_loaders(data, batch_size=100)
-    for x, y in train:
-        adam.zero_grad()
-        F.nll_loss(net(x), y).backward()
-        adam.step()
-    trained = named_weights(net)
+    for _ in range(10):
+        for x, y in train:
+            adam.zero_grad()
+            F.nll_loss(net(x), y).backward()
+            adam.step()
+    theirs = {
+        k: {p: v.detach().clone() for p, v in d.items()} for k, d in named_weights(net).items()
+    }
+    images, labels = mnist.load_split(data, train=False)
+    x = mnist.to_inputs(images)
     worst: dict[str, float] = {}
     for s in range(1, inits + 1):
-        for k, v in imprint(named_weights(lenet(s)), trained).items():
+        for k, v in imprint(named_weights(lenet(s)), theirs).items():
             worst[k] = max(worst.get(k, 0.0), abs(v))
-    return worst
+    blended = []
+    for s in range(1, blends + 1):
+        start = named_weights(lenet(10_000 + s))
+        mixed = {}
+        for k, d in theirs.items():
+            a, b = d["weight"].double(), start[k]["weight"].double()
+            low, high = 0.0, 100.0
+            for _ in range(60):
+                mid = (low + high) / 2
+                v = a + mid * b
+                low, high = (
+                    (mid, high)
+                    if float((v * b).sum() / (v.norm() * b.norm())) < IMPRINT_MIN[k] + 0.02
+                    else (low, mid)
+                )
+            mixed[k] = {"weight": (a + high * b).float(), "bias": d["bias"]}
+        blended.append({
+            "accuracy": accuracy(lenet(weights=mixed), x, labels),
+            "alone": accuracy(lenet(weights=without_init(start, mixed)), x, labels),
+        })  # fmt: skip
+    return {"trained_accuracy": accuracy(lenet(weights=theirs), x, labels),
+            "chance_largest": worst, "inits": inits, "blends": blended}  # fmt: skip
 
 
-def plot(rows: list[dict], worst: dict[str, float], threshold: float, path: Path) -> None:
+def plot(rows: list[dict], other: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    layers = ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    from lenet_course.grading.spec import IMPRINT_MIN, INIT_WORTH_MIN
+
+    layers = list(IMPRINT_MIN)
     names = sorted({r["submission"] for r in rows})
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), width_ratios=[3, 2])
     for j, name in enumerate(names):
         for i, layer in enumerate(layers):
             ys = [
@@ -112,15 +151,30 @@ def plot(rows: list[dict], worst: dict[str, float], threshold: float, path: Path
                 if r["submission"] == name and layer in r["imprint"]
             ]
             xs = [i + (j - (len(names) - 1) / 2) * 0.15] * len(ys)
-            ax.scatter(xs, ys, s=12, alpha=0.7, label=name if i == 0 else None)
-    ax.bar(range(len(layers)), [worst.get(k, 0) for k in layers], width=0.7, color="0.85",
-           label="weights from elsewhere (largest of many inits)", zorder=0)  # fmt: skip
-    ax.axhline(threshold, color="crimson", lw=1, label=f"threshold {threshold}")
-    ax.set_xticks(range(len(layers)), layers)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("cosine(final weights, this run's init)")
-    ax.set_title(f"Imprint of the init after 10 epochs on MNIST ({len(rows)} grades)")
-    ax.legend(fontsize=8, loc="upper left", ncol=2)
+            left.scatter(xs, ys, s=12, alpha=0.7, color=f"C{j}", label=name if i == 0 else None)
+    left.bar(range(len(layers)), [other["chance_largest"][k] for k in layers], width=0.7,
+             color="0.85", label=f"weights from elsewhere (largest of {other['inits']} inits)",
+             zorder=0)  # fmt: skip
+    for i, layer in enumerate(layers):
+        left.hlines(IMPRINT_MIN[layer], i - 0.4, i + 0.4, color="crimson", lw=1.5,
+                    label="threshold" if i == 0 else None)  # fmt: skip
+    left.set_xticks(range(len(layers)), layers)
+    left.set_ylim(0, 1)
+    left.set_ylabel("cosine(final weights, this run's init)")
+    left.set_title(f"Imprint of the init after 10 epochs ({len(rows)} grades)")
+    left.legend(fontsize=7, loc="upper left", ncol=2)
+    honest = [r["accuracy"] - r["alone"] for r in rows if r.get("alone") is not None]
+    cheats = [b["accuracy"] - b["alone"] for b in other["blends"]]
+    right.scatter([0] * len(honest), honest, s=12, alpha=0.6, color="C0", label="trained here")
+    right.scatter([1] * len(cheats), cheats, s=12, alpha=0.6, color="black",
+                  label="blended into the init")  # fmt: skip
+    right.axhline(INIT_WORTH_MIN, color="crimson", lw=1, label=f"at least {INIT_WORTH_MIN:.0f}")
+    right.set_xticks([0, 1], ["honest", "cheat"])
+    right.set_xlim(-0.6, 1.6)
+    right.set_ylim(min(-10, *cheats), 100)
+    right.set_ylabel("accuracy lost without the init's share (points)")
+    right.set_title("What the init's share is worth")
+    right.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -134,10 +188,11 @@ def main() -> int:
     ap.add_argument("--part", default="0/1")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--inits", type=int, default=2000)
+    ap.add_argument("--blends", type=int, default=20)
     args = ap.parse_args()
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root))
-    from lenet_course.grading.spec import IMPRINT_MIN
+    from lenet_course.grading.spec import IMPRINT_MIN, INIT_WORTH_MIN
 
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "grades.jsonl"
@@ -159,20 +214,33 @@ def main() -> int:
     if args.part != "0/1":
         return 0
     rows = [json.loads(line) for line in log.read_text().splitlines()]
-    worst = chance(args.data, args.inits)
-    lowest = {k: min(r["imprint"][k] for r in rows) for k in worst}
+    other = cheats(args.data, args.inits, args.blends)
+    layers = list(IMPRINT_MIN)
+    honest = [r for r in rows if len(r["imprint"]) == len(layers)]
     summary = {
         "grades": len(rows), "seeds": sorted({r["seed"] for r in rows}),
         "submissions": sorted({r["submission"] for r in rows}),
         "lost_points": [r for r in rows if r["score"] < r["max"]],
-        "threshold": IMPRINT_MIN, "honest_lowest": lowest,
-        "honest_lowest_overall": min(lowest.values()),
-        "from_elsewhere_largest": worst, "inits": args.inits,
-        "accuracy_range": [min(r["accuracy"] for r in rows), max(r["accuracy"] for r in rows)],
+        "imprint_min": IMPRINT_MIN, "init_worth_min": INIT_WORTH_MIN,
+        "honest_imprint_lowest": {k: min(r["imprint"][k] for r in honest) for k in layers},
+        "honest_imprint_mean": {k: round(statistics.mean(r["imprint"][k] for r in honest), 3) for k in layers},
+        "honest_imprint_sd": {k: round(statistics.stdev(r["imprint"][k] for r in honest), 3) for k in layers},
+        "honest_alone_highest": max(r["alone"] for r in honest),
+        "honest_init_worth_lowest": min(r["accuracy"] - r["alone"] for r in honest),
+        "accuracy_range": [min(r["accuracy"] for r in honest), max(r["accuracy"] for r in honest)],
+        **other,
+        "blends_above_95": sum(b["accuracy"] > 95.0 for b in other["blends"]),
+        "blends_caught": sum(
+            b["accuracy"] - b["alone"] < INIT_WORTH_MIN for b in other["blends"] if b["accuracy"] > 95.0
+        ),
     }  # fmt: skip
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
-    plot(rows, worst, IMPRINT_MIN, args.out / "imprint.png")
-    print(json.dumps({k: v for k, v in summary.items() if k != "lost_points"}, indent=2))
+    plot(rows, other, args.out / "imprint.png")
+    print(
+        json.dumps(
+            {k: v for k, v in summary.items() if k not in ("lost_points", "blends")}, indent=2
+        )
+    )
     print(f"grades that lost a point: {len(summary['lost_points'])}")
     return 1 if summary["lost_points"] else 0
 

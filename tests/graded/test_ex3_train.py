@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from lenet_course import data
 from lenet_course.grading.probes import ModeProbe, StudentError, mode_data
 from lenet_course.grading.spec import (
-    FOREIGN_MAX,
+    INIT_WORTH_MIN,
     accuracy,
     architecture,
     imprint,
@@ -424,11 +424,11 @@ def mnist_run(ex3_mnist, grading_seed, mnist_root) -> dict:
     start = initial(seed)
     foreign = imprint_fault(start, obs["weights"])
     alone = accuracy(lenet(weights=without_init(start, obs["weights"])), x, y)
-    if not foreign and alone > FOREIGN_MAX:  # the init blended into weights from elsewhere
-        foreign = (
-            f"without the share of the weights the net started from, they still score "
-            f"{alone:.2f}% on their own (weights trained here from that start score "
-            f"{FOREIGN_MAX:.0f}% or less that way): the rest was trained elsewhere"
+    if not foreign and score > 95.0 and score - alone < INIT_WORTH_MIN:
+        foreign = (  # the init blended into weights from elsewhere: its share is mere noise
+            f"without the share of the weights the net started from they still score "
+            f"{alone:.2f}% (weights trained here from that start need it, and lose "
+            f"{INIT_WORTH_MIN:.0f} points or more without it): the rest was trained elsewhere"
         )
     return {
         "fault": fault, "error": None, "accuracy": score, "alone": alone,
