@@ -68,6 +68,7 @@ def grade_one(root: Path, name: str, folder: Path, seed: int, data: Path, thread
         "imprint": {k: float(v) for k, v in NOTE.findall(note)},
         "accuracy": float(m.group(1)) if (m := re.search(r"([\d.]+)% test accuracy", note)) else None,
         "alone": float(m.group(1)) if (m := re.search(r"without it: ([\d.]+)%", note)) else None,
+        "growth": float(m.group(1)) if (m := re.search(r"test loss x([\d.]+)", note)) else None,
         "seconds": round(time.monotonic() - start, 1),
     }  # fmt: skip
 
@@ -87,6 +88,7 @@ def cheats(data: Path, inits: int, blends: int) -> dict:
         accuracy,
         imprint,
         lenet,
+        mean_nll,
         named_weights,
         without_init,
     )
@@ -124,9 +126,10 @@ def cheats(data: Path, inits: int, blends: int) -> dict:
                     else (low, mid)
                 )
             mixed[k] = {"weight": (a + high * b).float(), "bias": d["bias"]}
+        net, rest = lenet(weights=mixed), lenet(weights=without_init(start, mixed))
         blended.append({
-            "accuracy": accuracy(lenet(weights=mixed), x, labels),
-            "alone": accuracy(lenet(weights=without_init(start, mixed)), x, labels),
+            "accuracy": accuracy(net, x, labels), "alone": accuracy(rest, x, labels),
+            "growth": mean_nll(rest, x, labels) / mean_nll(net, x, labels),
         })  # fmt: skip
     return {"trained_accuracy": accuracy(lenet(weights=theirs), x, labels),
             "chance_largest": worst, "inits": inits, "blends": blended}  # fmt: skip
@@ -138,7 +141,7 @@ def plot(rows: list[dict], other: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lenet_course.grading.spec import IMPRINT_MIN, INIT_WORTH_MIN
+    from lenet_course.grading.spec import IMPRINT_MIN, INIT_LOSS_GROWTH_MIN
 
     layers = list(IMPRINT_MIN)
     names = sorted({r["submission"] for r in rows})
@@ -163,17 +166,18 @@ def plot(rows: list[dict], other: dict, path: Path) -> None:
     left.set_ylabel("cosine(final weights, this run's init)")
     left.set_title(f"Imprint of the init after 10 epochs ({len(rows)} grades)")
     left.legend(fontsize=7, loc="upper left", ncol=2)
-    honest = [r["accuracy"] - r["alone"] for r in rows if r.get("alone") is not None]
-    cheats = [b["accuracy"] - b["alone"] for b in other["blends"]]
+    honest = [r["growth"] for r in rows if r.get("growth") is not None]
+    cheats = [b["growth"] for b in other["blends"]]
     right.scatter([0] * len(honest), honest, s=12, alpha=0.6, color="C0", label="trained here")
     right.scatter([1] * len(cheats), cheats, s=12, alpha=0.6, color="black",
                   label="blended into the init")  # fmt: skip
-    right.axhline(INIT_WORTH_MIN, color="crimson", lw=1, label=f"at least {INIT_WORTH_MIN:.0f}")
+    right.axhline(INIT_LOSS_GROWTH_MIN, color="crimson", lw=1,
+                  label=f"at least x{INIT_LOSS_GROWTH_MIN:.0f}")  # fmt: skip
     right.set_xticks([0, 1], ["honest", "cheat"])
     right.set_xlim(-0.6, 1.6)
-    right.set_ylim(min(-10, *cheats), 100)
-    right.set_ylabel("accuracy lost without the init's share (points)")
-    right.set_title("What the init's share is worth")
+    right.set_yscale("log")
+    right.set_ylabel("test loss without the init's share / with it")
+    right.set_title("What the init's share is worth to the rest")
     right.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -189,10 +193,11 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--inits", type=int, default=2000)
     ap.add_argument("--blends", type=int, default=20)
+    ap.add_argument("--only", nargs="*", help="grade only these submissions (default: all)")
     args = ap.parse_args()
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root))
-    from lenet_course.grading.spec import IMPRINT_MIN, INIT_WORTH_MIN
+    from lenet_course.grading.spec import IMPRINT_MIN, INIT_LOSS_GROWTH_MIN
 
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "grades.jsonl"
@@ -202,7 +207,8 @@ def main() -> int:
         else set()
     )
     i, n = map(int, args.part.split("/"))
-    pairs = [(name, folder, s) for name, folder in submissions(root).items()
+    chosen = {k: v for k, v in submissions(root).items() if not args.only or k in args.only}
+    pairs = [(name, folder, s) for name, folder in chosen.items()
              for s in range(args.first_seed, args.first_seed + args.seeds)]  # fmt: skip
     mine = [p for k, p in enumerate(pairs) if k % n == i and (p[0], p[2]) not in done]
     for k, (name, folder, seed) in enumerate(mine, 1):
@@ -221,18 +227,20 @@ def main() -> int:
         "grades": len(rows), "seeds": sorted({r["seed"] for r in rows}),
         "submissions": sorted({r["submission"] for r in rows}),
         "lost_points": [r for r in rows if r["score"] < r["max"]],
-        "imprint_min": IMPRINT_MIN, "init_worth_min": INIT_WORTH_MIN,
+        "imprint_min": IMPRINT_MIN, "init_loss_growth_min": INIT_LOSS_GROWTH_MIN,
         "honest_imprint_lowest": {k: min(r["imprint"][k] for r in honest) for k in layers},
         "honest_imprint_mean": {k: round(statistics.mean(r["imprint"][k] for r in honest), 3) for k in layers},
         "honest_imprint_sd": {k: round(statistics.stdev(r["imprint"][k] for r in honest), 3) for k in layers},
         "honest_alone_highest": max(r["alone"] for r in honest),
-        "honest_init_worth_lowest": min(r["accuracy"] - r["alone"] for r in honest),
+        "honest_loss_growth_lowest": min(r["growth"] for r in honest),
+        "honest_loss_growth_highest": max(r["growth"] for r in honest),
         "accuracy_range": [min(r["accuracy"] for r in honest), max(r["accuracy"] for r in honest)],
         **other,
         "blends_above_95": sum(b["accuracy"] > 95.0 for b in other["blends"]),
         "blends_caught": sum(
-            b["accuracy"] - b["alone"] < INIT_WORTH_MIN for b in other["blends"] if b["accuracy"] > 95.0
+            b["growth"] < INIT_LOSS_GROWTH_MIN for b in other["blends"] if b["accuracy"] > 95.0
         ),
+        "blends_loss_growth_highest": max(b["growth"] for b in other["blends"]),
     }  # fmt: skip
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     plot(rows, other, args.out / "imprint.png")

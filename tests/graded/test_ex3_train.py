@@ -16,12 +16,13 @@ import torch.nn.functional as F
 from lenet_course import data
 from lenet_course.grading.probes import ModeProbe, StudentError, mode_data
 from lenet_course.grading.spec import (
-    INIT_WORTH_MIN,
+    INIT_LOSS_GROWTH_MIN,
     accuracy,
     architecture,
     imprint,
     imprint_fault,
     lenet,
+    mean_nll,
     named_weights,
     without_init,
 )
@@ -423,15 +424,16 @@ def mnist_run(ex3_mnist, grading_seed, mnist_root) -> dict:
     # they cannot carry the imprint of the init this run drew, nor fake it by blending it in.
     start = initial(seed)
     foreign = imprint_fault(start, obs["weights"])
-    alone = accuracy(lenet(weights=without_init(start, obs["weights"])), x, y)
-    if not foreign and score > 95.0 and score - alone < INIT_WORTH_MIN:
+    rest = lenet(weights=without_init(start, obs["weights"]))
+    alone, growth = accuracy(rest, x, y), mean_nll(rest, x, y) / max(mean_nll(net, x, y), 1e-12)
+    if not foreign and score > 95.0 and not growth >= INIT_LOSS_GROWTH_MIN:
         foreign = (  # the init blended into weights from elsewhere: its share is mere noise
-            f"without the share of the weights the net started from they still score "
-            f"{alone:.2f}% (weights trained here from that start need it, and lose "
-            f"{INIT_WORTH_MIN:.0f} points or more without it): the rest was trained elsewhere"
+            f"without the share of the weights the net started from, their test loss grows "
+            f"only x{growth:.2f} (weights trained here from that start need it: theirs grows "
+            f"x{INIT_LOSS_GROWTH_MIN:.0f} or more), so the rest was trained elsewhere"
         )
     return {
-        "fault": fault, "error": None, "accuracy": score, "alone": alone,
+        "fault": fault, "error": None, "accuracy": score, "alone": alone, "growth": growth,
         "imprint": imprint(start, obs["weights"]), "foreign": foreign,
     }  # fmt: skip
 
@@ -444,7 +446,8 @@ def accuracy_of(run: dict, record_property) -> float:
     record_property(
         "note",
         f"grader's own evaluation: {run['accuracy']:.2f}% test accuracy; imprint of the "
-        f"starting weights (cosine per layer): {cosines}; without it: {run['alone']:.2f}%",
+        f"starting weights (cosine per layer): {cosines}; without it: {run['alone']:.2f}% "
+        f"and the test loss x{run['growth']:.2f}",
     )
     if run["foreign"]:
         pytest.fail(
