@@ -1,33 +1,6 @@
-"""The jail: start a worker for one exercise, talk to it, and kill it with all it started.
-
-Four levels, chosen once per grading process and written into every report. The strongest
-the machine allows is chosen: ``bwrap`` if bubblewrap starts, else ``landlock`` if the kernel
-offers Landlock, else ``uid`` (named "reduced" to users). ``LENET_JAIL=bwrap|landlock|reduced``
-forces one; a forced level the machine cannot give is an error, never a quiet fallback.
-
-``bwrap`` (root with bubblewrap)
-    New PID, network, IPC and UTS namespaces; the worker dies with the grader, and every
-    process it started dies with it. The filesystem is read-only and holds only the
-    system, Python and its packages, the student runtime of the kit, the submission's own
-    files and, for training, MNIST. ``solutions/``, ``tests/``, the kit's reference
-    modules, the class folder, the results and other workers do not exist in there. The
-    one writable place is a private 0700 tmpfs, ``/scratch``. The worker then drops to an
-    unprivileged uid of its own, with no capabilities and ``no_new_privs``.
-``landlock`` (root without a usable bubblewrap, e.g. Docker's default seccomp profile, on a
-    kernel with Landlock: Linux 5.13 or later)
-    An unprivileged uid of its own, a new session and rlimits, as at ``uid``; then, before
-    it imports torch or any student code, the worker confines itself
-    (:mod:`~lenet_course.grading.landlock`): it can read only the Python prefixes, the kit's
-    :data:`RUNTIME_FILES`, its own copy of the submission, MNIST where the test trains and
-    the system paths of :func:`landlock_rules`; it can write only its scratch folder; it
-    cannot open a socket other than ``AF_UNIX``, nor connect or bind TCP. Processes stay
-    visible by number (no PID namespace), and each one it starts is killed by its uid.
-``uid`` (reported as "reduced": root without bubblewrap and without Landlock)
-    An unprivileged uid of its own, a new session and rlimits; the filesystem is not
-    hidden and the network is not cut. The report says so.
-``none`` (not root: a student's own ``check``)
-    A plain child process with rlimits. Integrity is the student's own business there.
-"""
+"""The judge's side of the worker protocol (:mod:`~lenet_course.grading.sandbox.protocol`):
+start a worker at this machine's level, send it requests, read its replies, and kill it with
+everything it started."""
 
 from __future__ import annotations
 
@@ -46,297 +19,19 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from lenet_course.errors import UserError
-from lenet_course.grading import protocol
+from lenet_course.grading.blame import GraderError, GraderFault, StudentFailure
+from lenet_course.grading.jail import levels
+from lenet_course.grading.jail.bwrap import _DROP, _bwrap_args, nvidia_devices
+from lenet_course.grading.jail.levels import ENV_VAR, UID_BASE
+from lenet_course.grading.jail.limits import WorkerLimits
+from lenet_course.grading.jail.paths import _closed_folder, _package_dir, landlock_rules
+from lenet_course.grading.sandbox import protocol
 
 log = logging.getLogger(__name__)
-
-# The kit files a worker may read: the student runtime and the worker itself. Nothing here
-# answers an exercise (tests/grading/test_jail.py checks that solutions/ and the reference
-# modules are out of reach).
-RUNTIME_FILES = (
-    "__init__.py",
-    "errors.py",
-    "config.py",
-    "runtime.py",
-    "data.py",
-    "grading/__init__.py",
-    "grading/protocol.py",
-    "grading/probes.py",
-    "grading/worker.py",
-    "grading/landlock.py",
-)
-ENV_VAR = "LENET_JAIL"
-"""Forces an isolation level: ``bwrap``, ``landlock`` or ``reduced``."""
-FORCED = {"bwrap": "bwrap", "landlock": "landlock", "reduced": "uid"}
-# System paths a Landlocked worker may read, besides the Python prefixes, and why.
-SYSTEM_READ = (
-    "/usr",  # the interpreter's shared libraries (libc, libm, libz, libffi, libstdc++, ...)
-    "/lib",  # the same on systems without a merged /usr (Landlock checks the resolved path)
-    "/lib64",  # the dynamic loader
-    "/etc/ld.so.cache",  # the loader's index, for torch's dlopen of system libraries
-    "/etc/localtime",  # time.localtime
-    "/sys/devices/system/cpu",  # glibc, OpenMP and torch count the CPUs here
-    # torch's cpuinfo parses it at import; without it torch falls back from AVX2/AVX-512 to
-    # its DEFAULT kernels, whose results differ in the last bits from the judge's
-    "/proc/cpuinfo",
-    "/dev/urandom",  # torch's default generator is seeded from it when torch loads
-)
-SYSTEM_WRITE = ("/dev/null",)  # subprocess.DEVNULL and the worker's own stdin
-SYSTEM_READ_GPU = ("/sys", "/proc/driver/nvidia")  # the CUDA driver finds its devices here
-LEVEL_NOTES = {
-    "bwrap": "isolation: bwrap (student code ran as its own uid in new PID and network "
-    "namespaces, with a read-only view of the system and a private scratch folder)",
-    "landlock": "isolation: landlock (student code ran as its own uid in a new session with "
-    "rlimits, confined by Landlock to the system, Python, the kit's runtime and its own "
-    "files, writing only its scratch folder, with no network sockets; bubblewrap was not "
-    "usable here)",
-    "uid": "isolation: reduced (student code ran as its own uid in a new session with "
-    "rlimits; neither bubblewrap nor Landlock was usable here, so the filesystem was not "
-    "hidden and the network was not cut)",
-    "none": "isolation: none (not running as root, so your code ran as a plain child "
-    "process; grading on the course platform runs it in a jail)",
-}
-UID_BASE = 200_000
-SCRATCH_MB = 512
-
-
-class StudentFailure(Exception):
-    """The worker could not produce an observation; the message is for the student."""
-
-
-class GraderFault(Exception):
-    """The worker failed with no line of the submission on the stack: the grader's failure
-    (its environment, the kit, a library), not the student's. ``trace`` is for the
-    instructor."""
-
-    def __init__(self, message: str, trace: str = "") -> None:
-        super().__init__(message)
-        self.trace = trace
-
-
-@dataclass(frozen=True)
-class WorkerLimits:
-    memory_mb: int = 6144
-    cpu_seconds: int = 3600
-    file_mb: int = 256
-    processes: int = 512
-    threads: int = 1
-
-
-def _package_dir() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
-def _is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def _bwrap_works() -> bool:
-    if not (shutil.which("bwrap") and shutil.which("setpriv")):
-        return False
-    probe = _bwrap_args(Path("/nonexistent-submission"), None, gpu=False)
-    cmd = [*probe, "--", "/bin/sh", "-c", _DROP, "jail", str(UID_BASE), "/bin/true"]
-    try:
-        done = subprocess.run(cmd, capture_output=True, timeout=30)
-        if done.returncode == 0:
-            return True
-        log.warning("bubblewrap is installed but failed: %s", done.stderr.decode()[-300:])
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.warning("bubblewrap could not start: %s", exc)
-    return False
-
-
-def _landlock_abi() -> int:
-    from lenet_course.grading import landlock
-
-    return landlock.abi() if landlock.network_filter_supported() else 0
-
-
-def _forced(name: str) -> str:
-    """The level ``LENET_JAIL`` names, or a :class:`UserError` saying why it cannot be had."""
-    if name not in FORCED:
-        raise UserError(
-            f"{ENV_VAR}={name} is not a jail level. Fix: set {ENV_VAR} to one of "
-            f"{', '.join(FORCED)}, or unset it to let the grader choose the strongest."
-        )
-    wanted = FORCED[name]
-    if not _is_root():
-        raise UserError(
-            f"{ENV_VAR}={name}: the jail needs the grader to run as root, to give student "
-            f"code a uid of its own. Fix: run the grader as root, or unset {ENV_VAR}."
-        )
-    if not shutil.which("setpriv"):
-        raise UserError(f"{ENV_VAR}={name}: setpriv is missing. Fix: apt-get install util-linux.")
-    if wanted == "bwrap" and not _bwrap_works():
-        raise UserError(
-            f"{ENV_VAR}=bwrap: bubblewrap cannot start here (the log says why). Fix: "
-            "apt-get install bubblewrap; in Docker, add --cap-add SYS_ADMIN --security-opt "
-            "seccomp=unconfined --security-opt apparmor=unconfined; or set "
-            f"{ENV_VAR}=landlock."
-        )
-    if wanted == "landlock" and _landlock_abi() < 1:
-        raise UserError(
-            f"{ENV_VAR}=landlock: this kernel offers no Landlock (it needs Linux 5.13 or "
-            "later with landlock in its lsm= list, on x86_64 or aarch64). Fix: grade on such "
-            f"a kernel, or set {ENV_VAR}=reduced to accept a jail that hides no files."
-        )
-    return wanted
-
-
-@functools.cache
-def level() -> str:
-    """The isolation this process gives a worker: forced by ``LENET_JAIL``, else the
-    strongest the machine allows."""
-    name = os.environ.get(ENV_VAR, "").strip()
-    if name:
-        return _forced(name)
-    if not _is_root():
-        return "none"
-    if _bwrap_works():
-        return "bwrap"
-    if not shutil.which("setpriv"):
-        return "none"
-    if _landlock_abi() >= 1:
-        return "landlock"
-    log.warning("this kernel offers no Landlock: student code runs at the reduced level")
-    return "uid"
-
-
-# As root inside the sandbox: give /scratch to the worker's uid, then drop to it for good.
-_DROP = (
-    'u="$1"; shift; chown "$u:$u" /scratch && exec setpriv --reuid="$u" --regid="$u" '
-    '--clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"'
-)
-
-
-def nvidia_devices() -> tuple[str, ...]:
-    """The NVIDIA device nodes a GPU worker needs bound into its jail (none without a GPU)."""
-    return tuple(str(dev) for dev in sorted(Path("/dev").glob("nvidia*")))
-
-
-def _bwrap_args(
-    submission: Path, data_root: Path | None, *, gpu: bool, gpu_devices: tuple[str, ...] = ()
-) -> list[str]:
-    args = [
-        "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-        "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-        "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN",
-        "--ro-bind", "/usr", "/usr",
-    ]  # fmt: skip
-    for top in ("/bin", "/lib", "/lib32", "/lib64", "/sbin"):
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    for path in ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime"):
-        args += ["--ro-bind-try", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    if gpu:  # the driver's device nodes, and /sys, where CUDA reads the devices' topology
-        for dev in gpu_devices:
-            args += ["--dev-bind-try", dev, dev]
-        args += ["--ro-bind-try", "/sys", "/sys"]
-    binds: list[tuple[str, str]] = []
-    for prefix in dict.fromkeys((sys.base_prefix, sys.prefix)):
-        if not prefix.startswith("/usr/") and prefix != "/usr":
-            binds.append((prefix, prefix))
-    package = _package_dir()
-    files = [(str(package / f), str(package / f)) for f in RUNTIME_FILES]
-    made: set[str] = {"/", "/usr", "/proc", "/dev"}
-    for _, dest in [*binds, *files, (None, protocol.JAIL_SUBMISSION), (None, protocol.JAIL_DATA)]:
-        for parent in reversed(Path(dest).parents):
-            p = str(parent)
-            inside = any(p == b or p.startswith(b + "/") for _, b in binds)
-            if p not in made and not inside:
-                args += ["--perms", "0755", "--dir", p]
-                made.add(p)
-    for src, dest in binds:
-        args += ["--ro-bind", src, dest]
-    # Hide the installed kit package (it holds the reference modules), then show the runtime.
-    args += ["--perms", "0755", "--tmpfs", str(package)]
-    for sub in {str(Path(d).parent) for _, d in files} - {str(package)}:
-        args += ["--perms", "0755", "--dir", sub]
-    for src, dest in files:
-        args += ["--ro-bind", src, dest]
-    args += ["--ro-bind-try", str(submission), protocol.JAIL_SUBMISSION]
-    if data_root is not None:
-        raw = Path(data_root).resolve() / "MNIST" / "raw"
-        for folder in (protocol.JAIL_DATA, f"{protocol.JAIL_DATA}/MNIST"):
-            args += ["--perms", "0755", "--dir", folder]
-        args += ["--ro-bind", str(raw), f"{protocol.JAIL_DATA}/MNIST/raw"]
-    args += [
-        "--perms",
-        "0700",
-        "--size",
-        str(SCRATCH_MB * 1024 * 1024),
-        "--tmpfs",
-        protocol.JAIL_SCRATCH,
-    ]
-    args += ["--chdir", protocol.JAIL_SCRATCH, "--clearenv"]
-    return args
-
-
-def _readable_except(root: Path, hidden: Path) -> tuple[list[str], list[str]]:
-    """Trees to read and folders to list, so that all of ``root`` but ``hidden`` is readable
-    (a Landlock rule covers a whole tree, so a tree that holds ``hidden`` is split)."""
-    if root != hidden and root not in hidden.parents:
-        return [str(root)], []
-    read: list[str] = []
-    listed: list[str] = []
-    node = root
-    for part in hidden.relative_to(root).parts:
-        listed.append(str(node))
-        step = node / part
-        read += [str(child) for child in sorted(node.iterdir()) if child != step]
-        node = step
-    return read, listed
-
-
-def landlock_rules(submission: Path, scratch: Path, data_root: Path | None, *, gpu: bool,
-                   gpu_devices: tuple[str, ...] = ()) -> dict[str, list[str]]:  # fmt: skip
-    """What a worker at the ``landlock`` level may reach (the keyword arguments of
-    :func:`lenet_course.grading.landlock.confine`). The kit's package is left out of every
-    tree, even one installed inside a Python prefix; only :data:`RUNTIME_FILES` are
-    readable there, and its folders can be listed (Python's import lists them)."""
-    package = _package_dir()
-    trees = [*SYSTEM_READ, *(SYSTEM_READ_GPU if gpu else ())]
-    trees += [sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))]
-    read: list[str] = []
-    listed = [str(package), *sorted({str((package / f).parent) for f in RUNTIME_FILES})]
-    for tree in dict.fromkeys(str(Path(t).resolve()) for t in trees):
-        if os.path.exists(tree):
-            more, folders = _readable_except(Path(tree), package)
-            read += more
-            listed += folders
-    read.append(str(submission))
-    if data_root is not None:  # only a worker that trains is handed MNIST
-        read.append(str(Path(data_root).resolve() / "MNIST" / "raw"))
-    write = [str(scratch), *SYSTEM_WRITE, *(gpu_devices if gpu else ())]
-    return {
-        "read": read,
-        "list_only": list(dict.fromkeys(listed)),
-        "files": [str(package / f) for f in RUNTIME_FILES],
-        "write": write,
-    }
-
-
-def _closed_folder() -> Path | None:
-    """The first folder on the way to the interpreter, the prefix or the kit that other users
-    cannot enter (a venv in root's home, or in a ``mktemp -d`` folder)."""
-    targets = (Path(sys.executable).absolute(), Path(os.path.realpath(sys.executable)),
-               Path(sys.prefix), _package_dir())  # fmt: skip
-    for target in targets:
-        for folder in [*reversed(target.parents), target]:
-            try:
-                mode = folder.stat().st_mode
-            except OSError:
-                continue
-            if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
-                return folder
-    return None
+READY_SECONDS = 180.0
+"""How long a worker may take to confine itself and import torch before its ready message."""
 
 
 @functools.cache
@@ -346,9 +41,8 @@ def check_worker_starts(chosen: str) -> None:
     Where the worker's uid cannot run this Python or import the kit's runtime, every test
     would fail as if the student's code had died; this raises :class:`GraderError` instead,
     naming the folder and the fix."""
-    if chosen not in ("uid", "landlock"):
-        return
-    from lenet_course.grading.catalog import GraderError
+    if chosen not in ("uid", "landlock") or not levels._is_root():
+        return  # without root the worker runs as this uid, which can run this Python
 
     workdir = Path(tempfile.mkdtemp(prefix="lenet-preflight-"))
     empty = workdir / "empty"
@@ -357,7 +51,7 @@ def check_worker_starts(chosen: str) -> None:
     worker.level = chosen
     try:
         worker.call("ping", timeout=120)
-    except StudentFailure:
+    except (StudentFailure, GraderFault):
         tail = worker.stderr_tail().strip()[-800:]
         closed = _closed_folder()
         if closed is not None:
@@ -369,7 +63,7 @@ def check_worker_starts(chosen: str) -> None:
                 f"/opt/lenet-course, as the Docker image does), or run `chmod o+x {closed}`."
             ) from None
         raise GraderError(
-            f"the jailed worker (level {LEVEL_NOTES[chosen].split(' (')[0]}) could not start: "
+            f"the jailed worker (level {levels.note(chosen).split(' (')[0]}) could not start: "
             f"{tail or 'no output'}. Fix: check that an unprivileged user can run {sys.executable} "
             f"-c 'import lenet_course', or set {ENV_VAR} to another level."
         ) from None
@@ -435,6 +129,44 @@ def live_processes() -> collections.abc.Iterator[tuple[int, int]]:
             continue
 
 
+def _children() -> dict[int, list[int]]:
+    """Each live process's children, from /proc (``ppid`` is the fourth field of stat)."""
+    tree: dict[int, list[int]] = collections.defaultdict(list)
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] not in ("Z", "X"):
+            tree[int(fields[1])].append(int(stat_file.parent.name))
+    return tree
+
+
+def _kill_tree(pid: int) -> None:
+    """Stop the worker ``pid``, then SIGKILL its descendants until none is left. The worker
+    made itself their child subreaper before any submitted code ran (and its seccomp filter
+    refuses to undo that), so a double fork or ``setsid`` re-parents to it, not to init."""
+    try:
+        os.kill(pid, signal.SIGSTOP)  # no new children while its tree is walked
+    except OSError:
+        return
+    for _ in range(50):
+        tree = _children()
+        found, todo = [], list(tree.get(pid, []))
+        while todo:
+            child = todo.pop()
+            found.append(child)
+            todo += tree.get(child, [])
+        if not found:
+            return
+        for child in found:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+
+
 def _kill_uid(uid: int) -> None:
     """SIGKILL every live process whose real uid is ``uid`` (root only), until none is left."""
     for _ in range(50):
@@ -472,7 +204,7 @@ class Worker:
         self.standin = standin
         self.workdir = Path(workdir)
         self.gpu = gpu
-        self.level = level()
+        self.level = levels.level()
         self.proc: subprocess.Popen | None = None
         self._buffer = bytearray()
         self._tail: collections.deque[bytes] = collections.deque(maxlen=64)
@@ -480,6 +212,11 @@ class Worker:
         self.uid = 0
 
     # -- lifecycle --------------------------------------------------------------------------
+
+    def _reaps(self) -> bool:
+        """Whether the worker runs as the grader's own uid outside a PID namespace, so that
+        what it starts is found as its descendants (it is their subreaper), not by uid."""
+        return self.level in ("landlock", "none") and not levels._is_root()
 
     def _config(self, submission: str, confine: dict | None = None) -> str:
         if self.data_root is None:
@@ -494,6 +231,7 @@ class Worker:
             "standin": self.standin,
             "threads": self.limits.threads,
             "landlock": confine,
+            "reaper": self._reaps(),
             "limits": {
                 "memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                 "file_mb": self.limits.file_mb, "processes": self.limits.processes,
@@ -503,28 +241,32 @@ class Worker:
     def _command(self) -> tuple[list[str], dict[str, str], str]:
         # -I (isolated) where the jail matters; a student's own check keeps their user site.
         isolated = ["-I"] if self.level != "none" else []
-        python = [sys.executable, *isolated, "-m", "lenet_course.grading.worker"]
-        uid = str(UID_BASE + secrets.randbelow(800_000))
+        python = [sys.executable, *isolated, "-m", "lenet_course.grading.sandbox.worker"]
+        root = levels._is_root()
+        uid = str(UID_BASE + secrets.randbelow(800_000)) if root else str(os.getuid())
         self.uid = int(uid)
         if self.level == "bwrap":
-            env = _environment(protocol.JAIL_SCRATCH, self.limits.threads, worker_name(self.uid))
-            args = _bwrap_args(self.submission, self.data_root, gpu=self.gpu,
+            name = worker_name(self.uid) if root else _own_name()
+            env = _environment(protocol.JAIL_SCRATCH, self.limits.threads, name)
+            args = _bwrap_args(self.submission, self.data_root, gpu=self.gpu, as_root=root,
                                gpu_devices=nvidia_devices() if self.gpu else ())  # fmt: skip
             for k, v in env.items():
                 args += ["--setenv", k, v]
-            cmd = [*args, "--", "/bin/sh", "-c", _DROP, "jail", uid, *python,
-                   self._config(protocol.JAIL_SUBMISSION)]  # fmt: skip
-            return cmd, {}, "/"
+            config = self._config(protocol.JAIL_SUBMISSION)
+            if root:
+                return [*args, "--", "/bin/sh", "-c", _DROP, "jail", uid, *python, config], {}, "/"
+            return [*args, "--", *python, config], {}, "/"
         self.workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(self.workdir) / f"scratch-{self.exercise}-{secrets.token_hex(4)}"
         scratch.mkdir(mode=0o700)
-        dropped = self.level in ("uid", "landlock")
+        dropped = root and self.level in ("uid", "landlock")  # to a uid of its own
         user = worker_name(self.uid) if dropped else _own_name()
         env = _environment(str(scratch), self.limits.threads, user)
         config = self._config(str(self.submission))
-        if dropped:
-            os.chmod(self.workdir, 0o711)
-            os.chown(scratch, int(uid), int(uid))
+        if self.level in ("uid", "landlock"):
+            if dropped:
+                os.chmod(self.workdir, 0o711)
+                os.chown(scratch, int(uid), int(uid))
             # A read-only copy of the files the worker may read, where its uid can reach them.
             readable = Path(self.workdir) / f"submission-{secrets.token_hex(4)}"
             readable.mkdir(mode=0o755)
@@ -541,9 +283,11 @@ class Worker:
                     gpu_devices=nvidia_devices() if self.gpu else (),
                 )
             config = self._config(str(readable), confine)
-            drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                    "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]  # fmt: skip
-            return [*drop, *python, config], env, str(scratch)
+            if dropped:
+                drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]  # fmt: skip
+                return [*drop, *python, config], env, str(scratch)
+            return [*python, config], env, str(scratch)
         env["PATH"] = os.environ.get("PATH", env["PATH"])
         return [*python, config], env, str(scratch)
 
@@ -555,7 +299,38 @@ class Worker:
         )  # fmt: skip
         self._buffer = bytearray()
         self._tail.clear()
-        threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True)
+        self._drainer.start()
+        self._await_ready()
+
+    def _await_ready(self) -> None:
+        """Wait for the worker's word that it is confined and ready, sent before it imports
+        any submitted code. A death or silence before it is the grader's failure."""
+        line = b""
+        try:
+            line = protocol.read_line(self.proc.stdout.fileno(), self._buffer,
+                                      time.monotonic() + READY_SECONDS)  # fmt: skip
+            if json.loads(line) == protocol.READY:
+                return
+            why = f"it sent {line[:200]!r} instead of its ready message"
+        except protocol.WorkerGone as exc:
+            try:
+                code = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+            why = "it was silent" if exc.timed_out else f"it ended with exit code {code}"
+        except (protocol.ProtocolError, ValueError):
+            why = f"it sent {line[:200]!r} instead of its ready message"
+        self.stop()
+        self._drainer.join(timeout=5)  # all it wrote before it died
+        tail = self.stderr_tail().strip()[-1500:]
+        raise GraderFault(
+            f"the grader's worker (level {self.level}) did not start before it reached the "
+            f"submission: {why}; no student code had run. Its stderr: {tail or '(empty)'}. Fix: "
+            f"check that `{sys.executable} -I -c 'import torch, lenet_course'` runs for the "
+            f"worker's user, or, to check your own work on your own machine, set {ENV_VAR}=none.",
+            tail,
+        )
 
     def _drain(self, stream) -> None:
         for chunk in iter(lambda: stream.read1(4096), b""):
@@ -569,13 +344,16 @@ class Worker:
         proc, self.proc = self.proc, None
         if proc is None:
             return
+        if self._reaps():
+            _kill_tree(proc.pid)  # before the worker, the reaper of its orphans, is gone
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         proc.wait()
-        if self.level in ("uid", "landlock"):  # no PID namespace: hunt down its uid
-            _kill_uid(self.uid)
+        if self.level in ("uid", "landlock"):  # no PID namespace: hunt down what it started
+            if levels._is_root():
+                _kill_uid(self.uid)  # a uid of its own
         for stream in (proc.stdin, proc.stdout):
             try:
                 stream.close()
