@@ -96,7 +96,7 @@ def _ptrace(pid):
 
 
 def _proc(pid):
-    _read(f"/proc/{pid}/environ")
+    _read("/proc/" + str(pid) + "/environ")
 
 
 def kernel_change(before, after):
