@@ -92,5 +92,7 @@ def _bwrap_args(
         "--tmpfs",
         protocol.JAIL_SCRATCH,
     ]
-    args += ["--chdir", protocol.JAIL_SCRATCH, "--clearenv"]
+    # Everything but /scratch read-only: the folders bwrap made on its way to the binds live
+    # in its own tmpfs, which a worker under the grader's uid (a user namespace) could fill.
+    args += ["--remount-ro", "/", "--chdir", protocol.JAIL_SCRATCH, "--clearenv"]
     return args
