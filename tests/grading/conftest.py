@@ -20,6 +20,22 @@ needs_root = pytest.mark.skipif(
 )
 
 
+def worker_can_start_or_skip(chosen: str) -> None:
+    """Where a worker cannot start at level ``chosen`` (a venv in a folder its uid cannot
+    enter), the grader must say so before grading: check its error, then skip with it; where
+    CI asks for the jail (``LENET_REQUIRE_JAIL``), fail instead."""
+    from lenet_course.grading.blame import GraderError
+    from lenet_course.grading.jail import client
+
+    try:
+        client.check_worker_starts(chosen)
+    except GraderError as exc:
+        assert "Fix:" in str(exc), f"the grader's error must name the fix: {exc}"
+        if os.environ.get("LENET_REQUIRE_JAIL"):  # CI's unprivileged run: it must start
+            pytest.fail(f"LENET_REQUIRE_JAIL is set, but a jailed worker cannot start: {exc}")
+        pytest.skip(f"a jailed worker cannot start here, and the grader says why: {exc}")
+
+
 def make_submission(folder: Path, edits: dict[str, tuple[str, str]] | None = None,
                     drop: tuple[str, ...] = (), replace: dict[str, str] | None = None) -> Path:  # fmt: skip
     """Copy the reference solutions into ``folder``, replacing ``old`` by ``new`` per file,

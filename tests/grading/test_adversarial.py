@@ -16,14 +16,19 @@ import pytest
 import torch
 
 from lenet_course import data
-from lenet_course.grading.blame import GraderError
 from lenet_course.grading.classroom.gradebook import grade_all, read_report
-from lenet_course.grading.jail import client, levels
+from lenet_course.grading.jail import levels
 from lenet_course.grading.judge import runner
 from lenet_course.grading.judge.spec import IMPRINT_MIN
 from lenet_course.kit import kit_root
 from lenet_course.model import LeNet
-from tests.grading.conftest import FAST_MAX, SMALL, by_name, fast_grade
+from tests.grading.conftest import (
+    FAST_MAX,
+    SMALL,
+    by_name,
+    fast_grade,
+    worker_can_start_or_skip,
+)
 
 # The fast suite meets the level the machine gives (bwrap in CI); `nox -s validation` (CI runs
 # it too) meets every cheat again at the landlock and reduced levels, forced by LENET_JAIL, and
@@ -45,13 +50,7 @@ def jail_level(request, monkeypatch):
         monkeypatch.setenv(levels.ENV_VAR, request.param)
     levels.level.cache_clear()
     chosen = levels.level()
-    try:
-        client.check_worker_starts(chosen)
-    except GraderError as exc:
-        assert "Fix:" in str(exc), f"the grader's error must name the fix: {exc}"
-        if os.environ.get("LENET_REQUIRE_JAIL"):  # CI's unprivileged run: it must start
-            pytest.fail(f"LENET_REQUIRE_JAIL is set, but a jailed worker cannot start: {exc}")
-        pytest.skip(f"a jailed worker cannot start here, and the grader says why: {exc}")
+    worker_can_start_or_skip(chosen)
     yield chosen
     levels.level.cache_clear()
 

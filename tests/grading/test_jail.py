@@ -27,6 +27,7 @@ from lenet_course.grading.blame import GraderError
 from lenet_course.grading.jail import bwrap, client, levels, limits, paths
 from lenet_course.grading.judge.spec import architecture
 from lenet_course.kit import kit_root
+from tests.grading.conftest import worker_can_start_or_skip
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="the jail drops privileges only when the grader runs as root"
@@ -118,12 +119,9 @@ def kernel_change(before, after):
         1.0 - _try(lambda: _write("scratch-file")),
         _try(lambda: _read(CHECKS["original"])),
         _try(lambda: _read(CHECKS["judge_results"])),
-        _try(lambda: _signal(CHECKS["judge_pid"])),
-        _try(lambda: _ptrace(CHECKS["judge_pid"])),
-        _try(lambda: _proc(CHECKS["judge_pid"])),
-        _try(lambda: _signal(CHECKS["classmate_pid"])),
-        _try(lambda: _ptrace(CHECKS["classmate_pid"])),
-        _try(lambda: _proc(CHECKS["classmate_pid"])),
+        # the judge, then a classmate's worker: signal, ptrace, read /proc
+        *[_try(lambda: probe(CHECKS[who])) for who in ("judge_pid", "classmate_pid")
+          for probe in (_signal, _ptrace, _proc)],
     ]
     _try(lambda: _udp(CHECKS["udp_port"]))  # the host's side says whether it arrived
     _escape()
@@ -278,16 +276,36 @@ def _require(chosen: str) -> None:
         )
 
 
-def _worker_can_start_or_skip(chosen: str) -> None:
-    """Where an unprivileged uid cannot run this Python (a venv in a folder closed to other
-    users), the grader must say so before grading: check its error, then skip with it."""
+def _host_files(mnist_root: Path) -> dict[Path, int]:
+    files = (
+        kit_root() / "README.md",
+        Path(mnist_root) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte",
+    )
+    return {p: p.stat().st_mtime_ns for p in files}
+
+
+def _run_spy(folder: Path, mnist_root: Path, workdir: Path):
+    """The spy in a worker at the level in force: the worker, its ping and what it could do."""
+    worker = client.Worker("ex4_kernels", folder, limits=limits.WorkerLimits(),
+                           data_root=mnist_root, workdir=workdir)  # fmt: skip
     try:
-        client.check_worker_starts(chosen)
-    except GraderError as exc:
-        assert "Fix:" in str(exc), f"the grader's error must name the fix: {exc}"
-        if os.environ.get("LENET_REQUIRE_JAIL"):  # CI's unprivileged run: it must start
-            pytest.fail(f"LENET_REQUIRE_JAIL is set, but a jailed worker cannot start: {exc}")
-        pytest.skip(f"a jailed worker cannot start here, and the grader says why: {exc}")
+        ping = worker.call("ping", timeout=120)
+        flags = worker.call("ex4.change", timeout=60, before={}, after={})["change"]["conv1"]
+    finally:
+        worker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return worker, ping, [name for name, f in zip(BREACHES, flags.tolist(), strict=True) if f]
+
+
+def _assert_host_untouched(tmp_path: Path, before: dict, listener, udp_listener) -> None:
+    """Seen from the host: no connection, no datagram, no file written, no survivor."""
+    assert not listener[1], "the worker reached a server on the host's loopback"
+    assert not udp_listener[1](), "the worker's UDP datagrams reached the host's loopback"
+    assert not Path(torch.__file__).parent.parent.joinpath("zz-pwned.pth").exists()
+    assert not list(Path("/tmp").glob(f"lenet-jail-escape-*-{tmp_path.name}"))
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    time.sleep(0.5)
+    assert not _survivors(tmp_path), "the worker's setsid + double fork outlived it"
 
 
 @needs_root
@@ -300,39 +318,17 @@ def test_the_jail_blocks_every_breach_and_kills_escapees(
     no server."""
     _require(forced)
     monkeypatch.setattr(levels, "level", lambda: forced)
-    _worker_can_start_or_skip(forced)
-    port, seen = listener
-    udp_port, received = udp_listener
-    before = {
-        p: p.stat().st_mtime_ns
-        for p in (
-            kit_root() / "README.md",
-            Path(mnist_root) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte",
-        )
-    }
+    worker_can_start_or_skip(forced)
+    before = _host_files(mnist_root)
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))  # the grader's, in /tmp as in grade()
-    folder = spy(tmp_path, port, mnist_root, udp_port, workdir)
-    worker = client.Worker("ex4_kernels", folder, limits=limits.WorkerLimits(),
-                         data_root=mnist_root, workdir=workdir)  # fmt: skip
-    try:
-        ping = worker.call("ping", timeout=120)
-        flags = worker.call("ex4.change", timeout=60, before={}, after={})["change"]["conv1"]
-    finally:
-        worker.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    folder = spy(tmp_path, listener[0], mnist_root, udp_listener[0], workdir)
+    worker, ping, breaches = _run_spy(folder, mnist_root, workdir)
     assert ping["uid"] >= levels.UID_BASE
     if forced == "bwrap":
         assert ping["pid"] < 10 and ping["cwd"] == "/scratch", "bwrap: a PID namespace, /scratch"
-    breaches = [name for name, flag in zip(BREACHES, flags.tolist(), strict=True) if flag]
     assert not breaches, f"the worker jailed at the {forced} level could: {breaches}"
-    assert not seen, "the worker reached a server on the host's loopback"
-    assert not received(), "the worker's UDP datagrams reached the host's loopback"
-    assert not Path(torch.__file__).parent.parent.joinpath("zz-pwned.pth").exists()
-    assert not list(Path("/tmp").glob(f"lenet-jail-escape-*-{tmp_path.name}"))
-    assert {p: p.stat().st_mtime_ns for p in before} == before
-    time.sleep(0.5)
+    _assert_host_untouched(tmp_path, before, listener, udp_listener)
     assert worker.uid not in _jailed_uids(), "a process started by the worker outlived it"
-    assert not _survivors(tmp_path), "the worker's setsid + double fork outlived it"
 
 
 @needs_non_root
@@ -346,31 +342,22 @@ def test_without_root_the_jail_blocks_every_breach_and_kills_escapees(
     of the grader's uid outside the worker's domain); each must fail, and the escapee too."""
     _require(forced)
     monkeypatch.setattr(levels, "level", lambda: forced)
-    _worker_can_start_or_skip(forced)
-    port, seen = listener
-    udp_port, received = udp_listener
+    worker_can_start_or_skip(forced)
+    before = _host_files(mnist_root)
     classmate = subprocess.Popen(["sleep", "120"])
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
-    folder = spy(tmp_path, port, mnist_root, udp_port, workdir, classmate_pid=classmate.pid)
-    worker = client.Worker("ex4_kernels", folder, limits=limits.WorkerLimits(),
-                           data_root=mnist_root, workdir=workdir)  # fmt: skip
+    folder = spy(tmp_path, listener[0], mnist_root, udp_listener[0], workdir,
+                 classmate_pid=classmate.pid)  # fmt: skip
     try:
-        ping = worker.call("ping", timeout=120)
-        flags = worker.call("ex4.change", timeout=60, before={}, after={})["change"]["conv1"]
+        _, ping, breaches = _run_spy(folder, mnist_root, workdir)
     finally:
-        worker.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
         alive = classmate.poll() is None
         classmate.kill()
         classmate.wait()
     assert ping["uid"] == os.getuid(), "without root the worker keeps the grader's uid"
     assert alive, "the classmate's worker was killed"
-    breaches = [name for name, flag in zip(BREACHES, flags.tolist(), strict=True) if flag]
     assert not breaches, f"the worker jailed at the {forced} level without root could: {breaches}"
-    assert not seen, "the worker reached a server on the host's loopback"
-    assert not received(), "the worker's UDP datagrams reached the host's loopback"
-    time.sleep(0.5)
-    assert not _survivors(tmp_path), "the worker's setsid + double fork outlived it"
+    _assert_host_untouched(tmp_path, before, listener, udp_listener)
 
 
 @needs_root
@@ -379,7 +366,7 @@ def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(
 ):
     """Where bubblewrap is refused (Docker's default seccomp), root still drops the uid."""
     monkeypatch.setattr(levels, "level", lambda: "uid")
-    _worker_can_start_or_skip("uid")
+    worker_can_start_or_skip("uid")
     port, _ = listener
     # the grader's work folder sits in /tmp (1777), where the worker's uid can reach its own
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
@@ -481,7 +468,7 @@ def test_libraries_that_ask_who_the_user_is_work_at_every_level(tmp_path, monkey
     its caches go, or every training test fails for a reason that is not the student's."""
     _require(forced)
     monkeypatch.setattr(levels, "level", lambda: forced)
-    _worker_can_start_or_skip(forced)
+    worker_can_start_or_skip(forced)
     folder = tmp_path / "asker"
     folder.mkdir()
     capability = torch.backends.cpu.get_cpu_capability()
@@ -517,7 +504,7 @@ def test_a_gpu_worker_gets_the_driver_nodes_and_still_starts(tmp_path, monkeypat
     plain = paths.landlock_rules(tmp_path, tmp_path, None, gpu=False, gpu_devices=nodes)
     assert not set(nodes) & set(plain["write"])
     monkeypatch.setattr(levels, "level", lambda: forced)
-    _worker_can_start_or_skip(forced)
+    worker_can_start_or_skip(forced)
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
     worker = client.Worker("ex1_lenet", kit_root() / "solutions", limits=limits.WorkerLimits(),
                          workdir=workdir, gpu=True)  # fmt: skip
