@@ -170,8 +170,8 @@ def test_a_class_submitted_with_no_wait_one_job_at_a_time_is_collected_like_loca
 def test_a_cancelled_job_and_one_killed_at_its_time_limit_say_why_and_the_others_are_graded(
     tmp_path,
 ):
-    """--time-min 2 (Slurm warns the job 30 s before the limit, not submitit's 90 s, which
-    would be before it started): bob is graded, quinn's job is cancelled with scancel, and
+    """--time-min 3 (Slurm warns the job 45 s before the limit, a quarter of it, not
+    submitit's 90 s; bob's grade must fit in the 135 s left on a loaded 2-core node): bob is graded, quinn's job is cancelled with scancel, and
     sam's, asleep in Exercise 1, is stopped at the time limit. The gradebook and the class
     report give each reason, then the log; the class is collected within 30 s of its last job."""
     folder = tmp_path / "class"
@@ -181,7 +181,7 @@ def test_a_cancelled_job_and_one_killed_at_its_time_limit_say_why_and_the_others
     out = tmp_path / "grades"
     started = time.time()
     grading = subprocess.Popen(
-        grade_all(folder, out, "--executor", "slurm", "--time-min", "2", "--max-running", "3",
+        grade_all(folder, out, "--executor", "slurm", "--time-min", "3", "--max-running", "3",
                   "--test-timeout", "300", *SMALL_JOB),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -204,7 +204,7 @@ def test_a_cancelled_job_and_one_killed_at_its_time_limit_say_why_and_the_others
     quinn, sam = book["quinn"]["status"], book["sam"]["status"]
     assert quinn == f"error: job {array}_1 cancelled (scancel, or the cluster's administrators); " \
         f"log: {logs}/{array}_1_0_log.err", quinn  # fmt: skip
-    assert sam == f"error: job {array}_2 killed at its time limit (--time-min 2); " \
+    assert sam == f"error: job {array}_2 killed at its time limit (--time-min 3); " \
         f"log: {logs}/{array}_2_0_log.err", sam  # fmt: skip
     page = (out / "report.html").read_text()
     for status in (quinn, sam):
