@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lenet_course.errors import UserError
@@ -171,6 +171,17 @@ def job_running(executor, job_id: str) -> bool:
     return not submitit.SlurmJob(folder=executor.folder, job_id=job_id).done()
 
 
+def ended_job_status(executor, job_id: str) -> str:
+    """The status of a job an earlier run submitted that has ended with no report: why it
+    died (:func:`failure_reason`) and its log, or the status the job itself returned."""
+    submitit = submitit_module()
+    job = submitit.SlurmJob(folder=executor.folder, job_id=job_id)
+    said: list[str] = []
+    _collect(job, executor.lenet_config, lambda outcome: said.append(outcome.status),
+             lambda task, status: said.append(status), None)  # fmt: skip
+    return said[0]
+
+
 def poll_delays(kind: str) -> Iterator[float]:
     """How long to wait between looks at the jobs: from about a second, 1.5 times longer
     each time, up to ``POLL_MAX_SECONDS[kind]``; back to the start after a job finishes."""
@@ -197,10 +208,23 @@ def failure_reason(exc: BaseException | None, state: str, config: ClusterConfig)
     return f"failed: {lines[-1]}" if lines else f"failed ({type(exc).__name__})"
 
 
+def _sbatch_time(script: Path, default: int) -> int:
+    """The ``#SBATCH --time`` (minutes) a job was submitted with, else ``default``."""
+    try:
+        for line in Path(script).read_text().splitlines():
+            if line.startswith("#SBATCH --time="):
+                return int(line.split("=", 1)[1])
+    except (OSError, ValueError):
+        pass
+    return default
+
+
 def _collect(job, config: ClusterConfig, on_result: Callable, on_status: Callable, task) -> None:
     """Hand a finished job's grade to ``on_result``, or why it has none to ``on_status``."""
     log = getattr(job.paths, "stderr", None)
     state = ""
+    if config.kind == "slurm":  # the job's own limit: an earlier run may have asked another
+        config = replace(config, time_min=_sbatch_time(job.paths.submission_file, config.time_min))
     if config.kind == "slurm" and not job.paths.result_pickle.exists():
         state = job.state  # from the sacct call that found the job done
         if state.split()[:1] and state.split()[0].upper() in KILLED:  # no result will come

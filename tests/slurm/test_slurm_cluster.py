@@ -9,6 +9,7 @@ The classes are small and graded with --fast: a student's grade is the slow part
 from __future__ import annotations
 
 import csv
+import html
 import json
 import logging
 import os
@@ -170,45 +171,76 @@ def test_a_class_submitted_with_no_wait_one_job_at_a_time_is_collected_like_loca
 def test_a_cancelled_job_and_one_killed_at_its_time_limit_say_why_and_the_others_are_graded(
     tmp_path,
 ):
-    """--time-min 3 (Slurm warns the job 45 s before the limit, a quarter of it, not
-    submitit's 90 s; bob's grade must fit in the 135 s left on a loaded 2-core node): bob is graded, quinn's job is cancelled with scancel, and
-    sam's, asleep in Exercise 1, is stopped at the time limit. The gradebook and the class
-    report give each reason, then the log; the class is collected within 30 s of its last job."""
-    folder = tmp_path / "class"
-    stubs(folder / "bob")
-    stubs(folder / "quinn")
-    stubs(folder / "sam", replace={"ex1_lenet": "import time\n\ntime.sleep(600)\n"})
-    out = tmp_path / "grades"
+    """Two classes graded at once, each waiting. Sam, asleep in Exercise 1, has --time-min 1
+    (Slurm warns the job 15 s before the limit, a quarter of it; submitit's 90 s came before
+    the job started): his job stops at the limit. Quinn's job is cancelled with scancel, and
+    bob, in the same array, is graded. The gradebooks and the class reports give each reason,
+    then the log; bob's class is collected within 30 s of its last job."""
+    short, rest = tmp_path / "short", tmp_path / "class"
+    stubs(short / "sam", replace={"ex1_lenet": "import time\n\ntime.sleep(600)\n"})
+    stubs(rest / "bob")
+    stubs(rest / "quinn")
     started = time.time()
-    grading = subprocess.Popen(
-        grade_all(folder, out, "--executor", "slurm", "--time-min", "3", "--max-running", "3",
+    sleeper = subprocess.Popen(
+        grade_all(short, tmp_path / "short-grades", "--executor", "slurm", "--time-min", "1",
                   "--test-timeout", "300", *SMALL_JOB),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    out = tmp_path / "grades"
+    grading = subprocess.Popen(
+        grade_all(rest, out, "--executor", "slurm", *SMALL_JOB),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     array = array_id(out)
     slurm("scancel", f"{array}_1")  # quinn: students are submitted in name order
     text, _ = grading.communicate(timeout=400)
-    log.info("grade-all took %.0f s:\n%s", time.time() - started, text)
+    log.info("grade-all (bob, quinn) took %.0f s:\n%s", time.time() - started, text)
     assert grading.returncode == 1, text
     final = states(array)
-    assert final[f"{array}_0"] == "COMPLETED", final
-    assert final[f"{array}_1"].startswith("CANCELLED"), final
+    assert final == {f"{array}_0": "COMPLETED", f"{array}_1": "CANCELLED by 0"}, final
     ended = last_end(array)
     written = (out / "gradebook.csv").stat().st_mtime
     log.info("last job ended -> gradebook written: %.1f s", written - ended)
     assert written - ended < 30, f"the gradebook came {written - ended:.0f} s after the last job"
+    slept, _ = sleeper.communicate(timeout=400)
+    log.info("grade-all (sam, --time-min 1) took %.0f s:\n%s", time.time() - started, slept)
+    assert sleeper.returncode == 1, slept
 
     book = gradebook(out)
     assert book["bob"]["status"] == "graded" and book["bob"]["total"] == "0", book["bob"]
     logs = out.resolve() / ".submitit"
-    quinn, sam = book["quinn"]["status"], book["sam"]["status"]
+    quinn = book["quinn"]["status"]
     assert quinn == f"error: job {array}_1 cancelled (scancel, or the cluster's administrators); " \
         f"log: {logs}/{array}_1_0_log.err", quinn  # fmt: skip
-    assert sam == f"error: job {array}_2 killed at its time limit (--time-min 3); " \
-        f"log: {logs}/{array}_2_0_log.err", sam  # fmt: skip
-    page = (out / "report.html").read_text()
-    for status in (quinn, sam):
-        assert status.split("; log: ")[0] in page and f"{logs}/{array}_" in page, page
+    sam = gradebook(tmp_path / "short-grades")["sam"]["status"]
+    assert sam.startswith("error: job ") and " killed at its time limit (--time-min 1); log: " \
+        in sam and sam.endswith("_log.err"), sam  # fmt: skip
+    for grades, status in ((out, quinn), (tmp_path / "short-grades", sam)):
+        page = html.unescape((grades / "report.html").read_text())
+        assert status.split("; log: ")[0] in page and status.split("; log: ")[1] in page, page
+
+
+def test_a_job_cancelled_after_no_wait_says_why_when_the_next_run_collects(tmp_path):
+    folder, out = tmp_path / "class", tmp_path / "grades"
+    stubs(folder / "quinn")
+    first = run(grade_all(folder, out, "--executor", "slurm", "--no-wait", *SMALL_JOB))
+    assert first.returncode == 0, first.stdout + first.stderr
+    job = json.loads((out / "pending.json").read_text())["quinn"]["job"]
+    slurm("scancel", job)
+    deadline = time.monotonic() + 60
+    while not states(job.split("_")[0]).get(job, "").startswith("CANCELLED"):
+        assert time.monotonic() < deadline, f"job {job} was not cancelled"
+        time.sleep(1)
+    collect = run(grade_all(folder, out, "--executor", "slurm", "--no-wait", *SMALL_JOB))
+    assert collect.returncode == 1, collect.stdout + collect.stderr
+    status = gradebook(out)["quinn"]["status"]
+    logs = out.resolve() / ".submitit"
+    assert status == (
+        f"error: job {job} cancelled (scancel, or the cluster's administrators); "
+        f"log: {logs}/{job}_0_log.err (run again to resubmit)"
+    ), status
+    assert len(list(logs.glob("*_submission.sh"))) == 1, "the collecting run resubmitted"
+    assert json.loads((out / "pending.json").read_text()) == {}
 
 
 @pytest.mark.parametrize(
