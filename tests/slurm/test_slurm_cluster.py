@@ -43,11 +43,12 @@ def cluster():
     pytest.importorskip("submitit", reason="submitit is in [dev]; install the kit with it")
 
 
-def slurm(*command: str) -> str:
-    """Run a Slurm command for real and log it with its answer."""
+def slurm(*command: str, quiet: bool = False) -> str:
+    """Run a Slurm command for real and log it with its answer (``quiet``: only a failure)."""
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    log.info("$ %s -> rc %d: %s", " ".join(command), result.returncode,
-             (result.stdout + result.stderr).strip().replace("\n", " | ")[:300])  # fmt: skip
+    if not quiet or result.returncode:
+        log.info("$ %s -> rc %d: %s", " ".join(command), result.returncode,
+                 (result.stdout + result.stderr).strip().replace("\n", " | ")[:300])  # fmt: skip
     return result.stdout if result.returncode == 0 else ""
 
 
@@ -85,13 +86,16 @@ def array_id(out: Path, timeout: float = 60) -> str:
     raise AssertionError(f"no job array was submitted under {out / '.submitit'}")
 
 
-def states(array: str) -> dict[str, str]:
+def states(array: str, quiet: bool = False) -> dict[str, str]:
     """Each task of ``array`` and its state, from squeue (queued and running) and sacct."""
     found = {}
-    for line in slurm("sacct", "-X", "-n", "-P", "-j", array, "-o", "JobID,State").splitlines():
+    sacct = slurm("sacct", "-X", "-n", "-P", "-j", array, "-o", "JobID,State", quiet=quiet)
+    for line in sacct.splitlines():
         job, state = line.split("|")
-        found[job] = state
-    for line in slurm("squeue", "-h", "-r", "-j", array, "-o", "%i|%T").splitlines():
+        if "[" not in job:  # not the record of an array's tasks still to start (21_[1-2%1])
+            found[job] = state
+    squeue = slurm("squeue", "-h", "-r", "-j", array, "-o", "%i|%T", quiet=quiet)
+    for line in squeue.splitlines():
         job, state = line.split("|")
         found[job] = state
     return found
@@ -134,14 +138,20 @@ def test_a_class_submitted_with_no_wait_one_job_at_a_time_is_collected_like_loca
         grade_all(folder, local_out, "--executor", "local", "--max-running", "1", *SMALL_JOB),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    most, seen = 0, set()
+    most, seen, before, deadline = 0, set(), None, time.monotonic() + 900
     while True:  # while the array runs: never two of its tasks running at once
-        now = states(array)
+        now = states(array, quiet=True)
+        if now != before:  # the log shows each change of the array's states
+            log.info("sacct and squeue -r -j %s: %s", array, now)
+            before = now
         running = [job for job, state in now.items() if state == "RUNNING"]
         most = max(most, len(running))
         seen.update(running)
-        if all(state not in ("PENDING", "RUNNING", "COMPLETING") for state in now.values()):
+        if len(now) == 3 and all(
+            s not in ("PENDING", "RUNNING", "COMPLETING") for s in now.values()
+        ):
             break
+        assert time.monotonic() < deadline, f"the class's jobs did not end in 15 min: {now}"
         time.sleep(1)
     log.info("array %s: at most %d task(s) running at once; seen running: %s", array, most, seen)
     assert most == 1, f"--max-running 1, but squeue showed {most} of the class's jobs running"
@@ -270,6 +280,29 @@ def test_a_wrong_partition_account_or_option_is_a_clear_error_and_submits_nothin
         not (tmp_path / "out" / "pending.json").exists()
         or json.loads((tmp_path / "out" / "pending.json").read_text()) == {}
     )
+
+
+def test_a_cluster_without_accounting_is_refused_before_anything_is_submitted(tmp_path):
+    """The test cluster's slurm.conf with accounting off (SLURM_CONF, read by sacct itself):
+    without sacct a cancelled or killed job would be waited for forever."""
+    conf = tmp_path / "slurm.conf"
+    text = Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")).read_text()
+    conf.write_text("\n".join(
+        "AccountingStorageType=accounting_storage/none" if line.startswith("AccountingStorageType")
+        else line for line in text.splitlines()
+    ))  # fmt: skip
+    folder = tmp_path / "class"
+    stubs(folder / "bob")
+    command = grade_all(folder, tmp_path / "out", "--executor", "slurm")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, SLURM_CONF=str(conf)))  # fmt: skip
+    log.info("with accounting off: rc %d: %s", result.returncode, result.stderr.strip())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "accounting does not answer (sacct: Slurm accounting storage is disabled)" in (
+        result.stderr
+    ), result.stderr
+    assert "What the cluster must provide" in result.stderr
 
 
 def test_a_short_time_limit_runs_jobs_and_a_job_that_raises_says_what(tmp_path):
