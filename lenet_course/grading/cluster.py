@@ -27,6 +27,7 @@ KILLED = {
     "BOOT_FAIL": "its node failed to boot",
     "DEADLINE": "killed at its deadline",
     "PREEMPTED": "preempted by the scheduler",
+    "VANISHED": "left the queue with no record in sacct (cancelled before it started?)",
 }
 TIMED_OUT = "timed-out and not checkpointable"  # submitit's words for a job stopped at its limit
 
@@ -163,12 +164,33 @@ def _user() -> str:
         return str(os.getuid())
 
 
+def queued(job_ids) -> set[str] | None:
+    """The tasks of these jobs' arrays that ``squeue`` lists (queued, running, completing),
+    or None when it does not answer. A task of an array cancelled while still pending has
+    no sacct record of its own (Slurm 22.05): only its absence from squeue says it ended."""
+    arrays = sorted({str(job_id).split("_")[0] for job_id in job_ids})
+    said = _slurm_command("squeue", "--noheader", "--array", f"--jobs={','.join(arrays)}",
+                          "--states=all", "--format=%i|%T")  # fmt: skip
+    if said.returncode != 0:
+        return set() if "Invalid job id" in said.stderr else None
+    lines = (line.split("|") for line in said.stdout.split())
+    return {job for job, state in lines if state in ("PENDING", "RUNNING", "COMPLETING")}
+
+
+def _vanished(job, listed: set[str] | None) -> bool:
+    """A job that neither sacct nor squeue knows, with no result: it will never end."""
+    if listed is None or job.job_id in listed or job.paths.result_pickle.exists():
+        return False
+    return job.watcher.get_state(job.job_id, mode="cache") == "UNKNOWN"
+
+
 def job_running(executor, job_id: str) -> bool:
     """Whether a Slurm job submitted by an earlier run is still queued or running."""
     if _kind(executor) != "slurm":
         return False  # local jobs die with the run that started them
     submitit = submitit_module()
-    return not submitit.SlurmJob(folder=executor.folder, job_id=job_id).done()
+    job = submitit.SlurmJob(folder=executor.folder, job_id=job_id)
+    return not job.done() and not _vanished(job, queued([job_id]))
 
 
 def ended_job_status(executor, job_id: str) -> str:
@@ -227,6 +249,8 @@ def _collect(job, config: ClusterConfig, on_result: Callable, on_status: Callabl
         config = replace(config, time_min=_sbatch_time(job.paths.submission_file, config.time_min))
     if config.kind == "slurm" and not job.paths.result_pickle.exists():
         state = job.state  # from the sacct call that found the job done
+        if state == "UNKNOWN":  # neither sacct nor squeue knows it (see queued)
+            state = "VANISHED"
         if state.split()[:1] and state.split()[0].upper() in KILLED:  # no result will come
             why = failure_reason(None, state, config)
             on_status(task, f"error: job {job.job_id} {why}; log: {log}")
@@ -272,11 +296,17 @@ def run_jobs(executor, fn: Callable, tasks: Sequence, *, wait: bool, on_result: 
         queue, running = list(tasks), {}
     cap = config.max_running
     delays = poll_delays(kind)
+    missing: dict = {}  # job -> looks in a row at which neither sacct nor squeue knew it
     while queue or running:
         while queue and len(running) < cap:
             task = queue.pop(0)
             running[executor.submit(fn, task)] = task
         finished = [job for job in running if job.done()]
+        if kind == "slurm" and len(finished) < len(running):
+            listed = queued([job.job_id for job in running])
+            for job in running:
+                missing[job] = missing.get(job, 0) + 1 if _vanished(job, listed) else 0
+            finished += [job for job in running if missing[job] >= 2 and job not in finished]
         for job in finished:
             _collect(job, config, on_result, on_status, running.pop(job))
         if finished:

@@ -281,3 +281,14 @@ def test_the_cluster_is_checked_before_anything_is_submitted(monkeypatch):
         cluster.check_slurm(ClusterConfig(partition="nosuch"))
     with pytest.raises(UserError, match=r"--account cs999: .*cs101.*sacctmgr"):
         cluster.check_slurm(ClusterConfig(account="cs999"))
+
+
+def test_squeue_says_which_tasks_are_still_queued_or_running(monkeypatch):
+    listing = "5_0|COMPLETED\n5_1|RUNNING\n5_2|PENDING\n6|CANCELLED\n"
+    monkeypatch.setattr(cluster, "_slurm_command", _answers(squeue=(0, listing, "")))
+    assert cluster.queued(["5_0", "5_2", "6"]) == {"5_1", "5_2"}
+    gone = "slurm_load_jobs error: Invalid job id specified"
+    monkeypatch.setattr(cluster, "_slurm_command", _answers(squeue=(1, "", gone)))
+    assert cluster.queued(["5_0"]) == set(), "an array purged from the queue has nothing queued"
+    monkeypatch.setattr(cluster, "_slurm_command", _answers(squeue=(1, "", "timed out")))
+    assert cluster.queued(["5_0"]) is None, "squeue not answering says nothing"
