@@ -108,7 +108,11 @@ def _kind(executor) -> str:
 
 
 def _slurm_command(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    """A Slurm command's answer; one that cannot run answers with exit 127 and why."""
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(args, 127, "", str(exc))
 
 
 def check_slurm(config: ClusterConfig) -> None:

@@ -292,3 +292,6 @@ def test_squeue_says_which_tasks_are_still_queued_or_running(monkeypatch):
     assert cluster.queued(["5_0"]) == set(), "an array purged from the queue has nothing queued"
     monkeypatch.setattr(cluster, "_slurm_command", _answers(squeue=(1, "", "timed out")))
     assert cluster.queued(["5_0"]) is None, "squeue not answering says nothing"
+    monkeypatch.setattr(cluster.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(
+        FileNotFoundError("squeue")))  # fmt: skip
+    assert cluster.queued(["5_0"]) is None, "no squeue here says nothing either"
