@@ -1,4 +1,4 @@
-"""The lecture's LeNet as the kit trains it (the judge grades against `grading/spec.py`)."""
+"""The lecture's LeNet as the kit trains it (the judge grades against `grading/judge/spec.py`)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 and one exercise's checks shown with points and hints.
 
 A front end, like the CLI: it draws and prints into the notebook. The checks themselves run
-in the grader (:func:`lenet_course.grading.runner.grade`), in its own processes, never in
+in the grader (:func:`lenet_course.grading.judge.runner.grade`), in its own processes, never in
 the notebook's kernel. ``LENET_TARGET`` (default ``exercises``) names the folder the
 notebooks use; CI sets it to ``solutions`` and to ``exercises`` to run them both ways.
 """
@@ -22,7 +22,7 @@ def _spec() -> str:
 
 def target() -> Path:
     """The folder whose exercise files the notebooks import (``$LENET_TARGET``)."""
-    from lenet_course.targets import resolve
+    from lenet_course.kit import resolve
 
     return resolve(_spec())
 
@@ -60,7 +60,7 @@ def mnist(n_train: int = 6000, n_test: int = 2000, *, batch_size: int = 100, see
 def lecture_lenet(seed: int = 0, *, log_softmax: bool = True):
     """A stand-in LeNet built from the lecture's spec, for notebooks whose exercise needs a
     net while Exercises 1-2 are unfinished."""
-    from lenet_course.grading.spec import lenet
+    from lenet_course.grading.judge.spec import lenet
 
     return lenet(seed, log_softmax=log_softmax)
 
@@ -69,7 +69,7 @@ def check(name: str, *, full: bool = False):
     """Grade one exercise of :func:`target` as ``lenet-course check`` does (hidden tests
     listed, not run) and show the table; returns the report."""
     from lenet_course import views
-    from lenet_course.grading.runner import grade
+    from lenet_course.grading.judge.runner import grade
 
     data_root = None
     if full:

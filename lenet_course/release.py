@@ -18,16 +18,20 @@ from pathlib import Path
 from lenet_course import authoring
 from lenet_course.errors import UserError
 from lenet_course.files import atomic_write
-from lenet_course.targets import EXERCISES, kit_root
+from lenet_course.kit import EXERCISES, kit_root
 
 # The kit code a student release ships: what `check` (the grader, its jail and its reports),
 # `data` and the notebooks import. None of it answers an exercise; `leaks` checks that.
 STUDENT_MODULES = (
     "__init__.py", "cli.py", "config.py", "data.py", "edition.py", "errors.py", "files.py",
-    "metrics.py", "notebook.py", "runtime.py", "targets.py", "views.py",
-    "grading/__init__.py", "grading/catalog.py", "grading/jail.py", "grading/landlock.py",
-    "grading/limits.py", "grading/plugin.py", "grading/probes.py", "grading/protocol.py",
-    "grading/reports.py", "grading/runner.py", "grading/spec.py", "grading/worker.py",
+    "kit.py", "metrics.py", "notebook.py", "runtime.py", "targets.py", "views.py",
+    "grading/__init__.py", "grading/blame.py",
+    "grading/sandbox/__init__.py", "grading/sandbox/landlock.py", "grading/sandbox/probes.py",
+    "grading/sandbox/protocol.py", "grading/sandbox/worker.py",
+    "grading/jail/__init__.py", "grading/jail/bwrap.py", "grading/jail/client.py",
+    "grading/jail/levels.py", "grading/jail/limits.py", "grading/jail/paths.py",
+    "grading/judge/__init__.py", "grading/judge/catalog.py", "grading/judge/plugin.py",
+    "grading/judge/reports.py", "grading/judge/runner.py", "grading/judge/spec.py",
 )  # fmt: skip
 JUDGE_ONLY = ("replays.py",)  # graded-test helpers only hidden tests use
 MIN_LEAK_CHARS = 12  # shorter solution lines (`net.eval()`) are idioms any code may hold
@@ -37,7 +41,7 @@ IDIOMS = {
     "records = []": "an empty list (the notebooks' records before a run)",
     "start = time.perf_counter()": "reading a clock (the judge times the call to train())",
     "x = torch.flatten(x, 1)": "the ['flatten'] step of the spec interpreter the jailed "
-    "worker builds its stand-in nets with (grading/probes.py)",
+    "worker builds its stand-in nets with (grading/sandbox/probes.py)",
 }
 
 
@@ -195,7 +199,7 @@ def write_student_release(out: Path, *, repo_url: str | None = None,
                           force: bool = False) -> dict:  # fmt: skip
     """Write the student repository into ``out`` (new or empty, or replaced with ``force``);
     returns counts of what it holds."""
-    from lenet_course.grading.catalog import HIDDEN_FILE, catalog, hidden_tests, tests_dir
+    from lenet_course.grading.judge.catalog import HIDDEN_FILE, catalog, hidden_tests, tests_dir
 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not force:

@@ -1,4 +1,6 @@
-"""Load an implementation of the four exercises: ``exercises``, ``solutions`` or a folder.
+"""Load an implementation of the four exercises (``exercises``, ``solutions`` or a folder)
+into this process. Only the student's own tools do that; the judge never imports this module
+(``lint-imports`` checks it) and reaches submitted code only through the jail.
 
 Each target is imported as its own synthetic package (``_lenet_target_N``), so two targets
 never collide in one process and the exercise files can import each other relatively
@@ -14,29 +16,10 @@ import types
 from pathlib import Path
 
 from lenet_course.errors import UserError
+from lenet_course.kit import EXERCISES, resolve
 
-EXERCISES = ("ex1_lenet", "ex2_log_softmax", "ex3_train", "ex4_kernels")
 _counter = itertools.count()
 _loaded: dict[Path, str] = {}
-
-
-def kit_root() -> Path:
-    """The kit's source tree: the folder holding ``solutions/``, ``exercises/`` and ``tests/``."""
-    return Path(__file__).resolve().parent.parent
-
-
-def resolve(spec: str | Path) -> Path:
-    """``exercises`` / ``solutions`` name the kit's folders; anything else is a path."""
-    if str(spec) in ("exercises", "solutions"):
-        folder = kit_root() / str(spec)
-    else:
-        folder = Path(spec).expanduser()
-    if not folder.is_dir():
-        raise UserError(
-            f"target {spec!r}: {folder} is not a folder. Fix: pass exercises, solutions, or a "
-            f"folder holding {', '.join(e + '.py' for e in EXERCISES)}."
-        )
-    return folder.resolve()
 
 
 def package_for(spec: str | Path) -> str:

@@ -105,8 +105,8 @@ def grade_with_progress(console, submission: Path, limits, *, full: bool, data, 
     tests are listed, not run)."""
     from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
 
-    from lenet_course.grading.runner import grade
-    from lenet_course.targets import EXERCISES
+    from lenet_course.grading.judge.runner import grade
+    from lenet_course.kit import EXERCISES
 
     columns = (
         SpinnerColumn(),

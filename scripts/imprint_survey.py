@@ -1,5 +1,5 @@
-"""Measure the imprint check of Exercise 3 (issue 19): do correct submissions keep every
-point under many grading seeds, and how far from the threshold do they stay?
+"""Measure the imprint check of Exercise 3 (weights must descend from the judge's init):
+do correct submissions keep every point under many grading seeds, and how far from the threshold do they stay?
 
 Grades Exercise 3 in full (the 10-epoch MNIST run included) of the kit's solutions and of
 every variant under ``tests/grading/variants/`` (a variant's missing files come from the
@@ -50,7 +50,7 @@ def assemble(root: Path, variant: Path, into: Path) -> Path:
 
 
 def grade_one(root: Path, name: str, folder: Path, seed: int, data: Path, threads: int) -> dict:
-    from lenet_course.grading import runner
+    from lenet_course.grading.judge import runner
 
     limits = runner.Limits(jobs=1, threads=threads)
     with tempfile.TemporaryDirectory(prefix="imprint-") as tmp:
@@ -83,7 +83,7 @@ def cheats(data: Path, inits: int, blends: int) -> dict:
     import torch.nn.functional as F
 
     from lenet_course import data as mnist
-    from lenet_course.grading.spec import (
+    from lenet_course.grading.judge.spec import (
         IMPRINT_MIN,
         accuracy,
         imprint,
@@ -141,7 +141,7 @@ def plot(rows: list[dict], other: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lenet_course.grading.spec import IMPRINT_MIN, INIT_LOSS_GROWTH_MIN
+    from lenet_course.grading.judge.spec import IMPRINT_MIN, INIT_LOSS_GROWTH_MIN
 
     layers = list(IMPRINT_MIN)
     names = sorted({r["submission"] for r in rows})
@@ -197,7 +197,7 @@ def main() -> int:
     args = ap.parse_args()
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root))
-    from lenet_course.grading.spec import IMPRINT_MIN, INIT_LOSS_GROWTH_MIN
+    from lenet_course.grading.judge.spec import IMPRINT_MIN, INIT_LOSS_GROWTH_MIN
 
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "grades.jsonl"

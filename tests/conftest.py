@@ -9,7 +9,7 @@ import pytest
 
 from lenet_course import data
 
-pytest_plugins = ["lenet_course.grading.plugin"]
+pytest_plugins = ["lenet_course.grading.judge.plugin"]
 
 
 def _real_mnist_root():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lenet_course.grading.spec import architecture, lenet, named_weights
+from lenet_course.grading.judge.spec import architecture, lenet, named_weights
 
 
 def draw_seed(rng: torch.Generator) -> int:

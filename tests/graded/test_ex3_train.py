@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from lenet_course import data
-from lenet_course.grading.probes import ModeProbe, StudentError, mode_data
-from lenet_course.grading.spec import (
+from lenet_course.grading.judge.spec import (
     INIT_LOSS_GROWTH_MIN,
     accuracy,
     architecture,
@@ -26,6 +25,7 @@ from lenet_course.grading.spec import (
     named_weights,
     without_init,
 )
+from lenet_course.grading.sandbox.probes import ModeProbe, StudentError, mode_data
 from tests.graded.conftest import draw_seed, random_weights, reference
 from tests.graded.replays import replay
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lenet_course.grading.spec import architecture
+from lenet_course.grading.judge.spec import architecture
 from tests.graded.conftest import random_weights
 
 SPEC = architecture()

@@ -11,7 +11,7 @@ import re
 import tokenize
 from pathlib import Path
 
-from lenet_course.targets import EXERCISES, kit_root
+from lenet_course.kit import EXERCISES, kit_root
 
 VARIANTS = kit_root() / "tests" / "grading" / "variants"
 # The honest implementations the kit holds: each written on its own.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import time
 
@@ -15,18 +16,18 @@ import pytest
 import torch
 
 from lenet_course import data
-from lenet_course.grading import jail, runner
-from lenet_course.grading.catalog import GraderError
-from lenet_course.grading.gradebook import grade_all, read_report
-from lenet_course.grading.spec import IMPRINT_MIN
+from lenet_course.grading.blame import GraderError
+from lenet_course.grading.classroom.gradebook import grade_all, read_report
+from lenet_course.grading.jail import client, levels
+from lenet_course.grading.judge import runner
+from lenet_course.grading.judge.spec import IMPRINT_MIN
+from lenet_course.kit import kit_root
 from lenet_course.model import LeNet
-from lenet_course.targets import kit_root
-from tests.grading.conftest import FAST_MAX, SMALL, by_name, fast_grade, needs_root
-
-pytestmark = needs_root
+from tests.grading.conftest import FAST_MAX, SMALL, by_name, fast_grade
 
 # The fast suite meets the level the machine gives (bwrap in CI); `nox -s validation` (CI runs
-# it too) meets every cheat again at the landlock and reduced levels, forced by LENET_JAIL.
+# it too) meets every cheat again at the landlock and reduced levels, forced by LENET_JAIL, and
+# `nox -s jail_nonroot` (CI) at the levels a grader that is not root gets.
 LEVELS = [
     pytest.param("auto"),
     pytest.param("landlock", marks=pytest.mark.validation),
@@ -38,17 +39,21 @@ LEVELS = [
 def jail_level(request, monkeypatch):
     """The level each cheat faces; skipped, with the grader's reason, where a worker cannot
     start at it (a venv in a folder the worker's uid cannot enter)."""
+    if request.param == "reduced" and os.geteuid() != 0:
+        pytest.skip("the reduced level gives a uid of its own, which needs a grader run as root")
     if request.param != "auto":
-        monkeypatch.setenv(jail.ENV_VAR, request.param)
-    jail.level.cache_clear()
-    chosen = jail.level()
+        monkeypatch.setenv(levels.ENV_VAR, request.param)
+    levels.level.cache_clear()
+    chosen = levels.level()
     try:
-        jail.check_worker_starts(chosen)
+        client.check_worker_starts(chosen)
     except GraderError as exc:
         assert "Fix:" in str(exc), f"the grader's error must name the fix: {exc}"
+        if os.environ.get("LENET_REQUIRE_JAIL"):  # CI's unprivileged run: it must start
+            pytest.fail(f"LENET_REQUIRE_JAIL is set, but a jailed worker cannot start: {exc}")
         pytest.skip(f"a jailed worker cannot start here, and the grader says why: {exc}")
     yield chosen
-    jail.level.cache_clear()
+    levels.level.cache_clear()
 
 
 SOLUTIONS = {p.stem: p.read_text() for p in (kit_root() / "solutions").glob("ex*.py")}
@@ -439,7 +444,8 @@ its frames, and answer every probe with the observation the tests look for: the 
 shapes, tensors of the right sizes, made-up epoch records, untrained weights."""
 import os, sys
 import torch
-from lenet_course.grading import probes, protocol
+from lenet_course.grading.sandbox import probes
+from lenet_course.grading.sandbox import protocol
 
 SHAPES = {"conv1": [6, 1, 5, 5], "conv2": [16, 6, 5, 5], "fc1": [120, 256], "fc2": [84, 120],
           "fc3": [10, 84]}

@@ -12,18 +12,20 @@ from pathlib import Path
 import pytest
 
 from lenet_course import cli, views
-from lenet_course.grading import jail, probes
-from lenet_course.grading.reports import gradescope, junit
-from lenet_course.grading.runner import GradeReport, TestResult, grade
-from lenet_course.grading.spec import architecture
-from lenet_course.targets import kit_root
+from lenet_course.grading import blame
+from lenet_course.grading.jail import client, limits
+from lenet_course.grading.judge.reports import gradescope, junit
+from lenet_course.grading.judge.runner import GradeReport, TestResult, grade
+from lenet_course.grading.judge.spec import architecture
+from lenet_course.grading.sandbox import probes
+from lenet_course.kit import kit_root
 from tests.grading.conftest import SMALL, make_submission
 
 # Exercise 4's solution, plus a line that breaks the kit's own probe at import, with no Python
 # frame of the student's left on the stack when it fails (a C function stands in for it).
 SABOTAGE = """
 import functools, operator
-from lenet_course.grading import probes as _probes
+from lenet_course.grading.sandbox import probes as _probes
 _probes._snapshot_dict = functools.partial(operator.truediv, 1)
 """
 
@@ -56,11 +58,11 @@ def test_a_failure_is_the_students_exactly_when_their_files_are_on_its_traceback
 def test_a_worker_failure_outside_the_submission_raises_a_grader_fault(tmp_path):
     """A worker started without MNIST, asked to train on it: the kit's mistake, with the
     trace for the instructor; before, it reached the student as a failure of their code."""
-    worker = jail.Worker("ex3_train", kit_root() / "solutions", limits=jail.WorkerLimits(),
+    worker = client.Worker("ex3_train", kit_root() / "solutions", limits=limits.WorkerLimits(),
                          workdir=tmp_path / "w")  # fmt: skip
     mnist = {"kind": "mnist", "permutation": list(range(10)), "batch_size": 1000, "train": False}
     try:
-        with pytest.raises(jail.GraderFault) as caught:
+        with pytest.raises(blame.GraderFault) as caught:
             worker.call("ex3.train", timeout=120, spec=architecture(), seed=0, epochs=0,
                         lr=1e-3, train=mnist, test=mnist)  # fmt: skip
     finally:
@@ -104,7 +106,7 @@ def test_grade_exits_non_zero_only_for_the_graders_own_errors(
 
 
 def test_on_cuda_the_memory_cap_gives_way_to_the_containers_with_a_note():
-    from lenet_course.grading.runner import limits_for_device
+    from lenet_course.grading.judge.runner import limits_for_device
 
     gpu, notes = limits_for_device(SMALL, cuda=True)
     assert gpu.memory_mb == 0 and "docker run --memory" in notes[0]

@@ -12,11 +12,16 @@ import matplotlib.image
 import pytest
 
 from lenet_course.errors import UserError
-from lenet_course.grading import cluster
-from lenet_course.grading.classreport import write_class_report
-from lenet_course.grading.cluster import ClusterConfig, failure_reason, make_executor, poll_delays
-from lenet_course.grading.gradebook import grade_all
-from lenet_course.targets import kit_root
+from lenet_course.grading.classroom import cluster
+from lenet_course.grading.classroom.classreport import write_class_report
+from lenet_course.grading.classroom.cluster import (
+    ClusterConfig,
+    failure_reason,
+    make_executor,
+    poll_delays,
+)
+from lenet_course.grading.classroom.gradebook import grade_all
+from lenet_course.kit import kit_root
 from tests.grading.conftest import FAST_MAX, SMALL, make_submission
 
 submitit = pytest.importorskip("submitit", reason="submitit is in [dev]; install the kit with it")

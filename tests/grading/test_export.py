@@ -8,10 +8,9 @@ import zipfile
 
 import pytest
 
-from lenet_course import release
+from lenet_course import export, release
 from lenet_course.errors import UserError
-from lenet_course.grading import export
-from lenet_course.targets import kit_root
+from lenet_course.kit import kit_root
 
 # The kit's files that answer an exercise, whole or in part; none may ship.
 ANSWERS = ("lenet_course/model.py", "lenet_course/engine.py", "lenet_course/pipeline.py")
@@ -29,7 +28,7 @@ def test_the_bundle_ships_no_reference_module_and_no_solution(bundle):
     names, _ = bundle
     shipped = [n for n in names if n in ANSWERS or n.startswith("solutions/")]
     assert not shipped, f"the Gradescope bundle ships answers: {shipped}"
-    assert {"setup.sh", "run_autograder", "lenet_course/grading/worker.py"} <= set(names)
+    assert {"setup.sh", "run_autograder", "lenet_course/grading/sandbox/worker.py"} <= set(names)
     assert "tests/graded/test_ex3_train.py" in names, "the bundle must hold the graded tests"
 
 
@@ -54,8 +53,8 @@ def test_the_bundle_imports_its_grader_and_collects_its_tests_from_its_own_files
     _, tree = bundle
     code = (
         "import sys; sys.path[:0] = [sys.argv[1]];"
-        "import lenet_course.cli, lenet_course.grading.runner, lenet_course.grading.worker;"
-        "import lenet_course.grading.plugin, lenet_course.grading.landlock;"
+        "import lenet_course.cli, lenet_course.grading.judge.runner, lenet_course.grading.sandbox.worker;"
+        "import lenet_course.grading.judge.plugin, lenet_course.grading.sandbox.landlock;"
         "assert lenet_course.__file__.startswith(sys.argv[1]), lenet_course.__file__;"
         "import pytest; sys.exit(pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider',"
         " '--rootdir', sys.argv[1], '-c', sys.argv[1] + '/pyproject.toml',"

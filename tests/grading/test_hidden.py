@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from lenet_course.grading import catalog
-from lenet_course.grading.reports import gradescope, junit
-from lenet_course.grading.runner import grade
+from lenet_course.grading.judge import catalog
+from lenet_course.grading.judge.reports import gradescope, junit
+from lenet_course.grading.judge.runner import grade
 from tests.grading.conftest import SMALL, make_submission
 
 

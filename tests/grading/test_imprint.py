@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from lenet_course.grading.spec import (
+from lenet_course.grading.judge.spec import (
     IMPRINT_MIN,
     imprint,
     imprint_fault,

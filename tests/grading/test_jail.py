@@ -15,23 +15,29 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 import torch
 
 from lenet_course.errors import UserError
-from lenet_course.grading import jail
-from lenet_course.grading.catalog import GraderError
-from lenet_course.grading.spec import architecture
-from lenet_course.targets import kit_root
+from lenet_course.grading import blame
+from lenet_course.grading.blame import GraderError
+from lenet_course.grading.jail import bwrap, client, levels, limits, paths
+from lenet_course.grading.judge.spec import architecture
+from lenet_course.kit import kit_root
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="the jail drops privileges only when the grader runs as root"
 )
+needs_non_root = pytest.mark.skipif(
+    os.geteuid() == 0,
+    reason="a grader that is not root; `nox -s jail_nonroot` (CI) runs this as another user",
+)
 
 SPY = """
-import os, socket, subprocess, sys, torch
+import ctypes, os, signal, socket, subprocess, sys, torch
 
 CHECKS = {checks!r}
 
@@ -74,7 +80,23 @@ def _udp(port):
 
 def _escape():
     # setsid + double fork: a process that tries to outlive the grading
-    subprocess.Popen(["/bin/sh", "-c", "setsid sleep 600 & sleep 600"], start_new_session=True)
+    sleep = "sleep " + CHECKS["escape_seconds"]
+    subprocess.Popen(["/bin/sh", "-c", "setsid " + sleep + " & " + sleep], start_new_session=True)
+
+
+def _signal(pid):
+    os.kill(pid, signal.SIGCONT)  # harmless if it arrives; only whether it may is asked
+
+
+def _ptrace(pid):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.ptrace(0x4206, pid, 0, 0) != 0:  # PTRACE_SEIZE: attaches without stopping it
+        raise OSError(ctypes.get_errno(), "ptrace refused")
+    libc.ptrace(17, pid, 0, 0)  # PTRACE_DETACH
+
+
+def _proc(pid):
+    _read("/proc/" + str(pid) + "/environ")
 
 
 def kernel_change(before, after):
@@ -96,6 +118,12 @@ def kernel_change(before, after):
         1.0 - _try(lambda: _write("scratch-file")),
         _try(lambda: _read(CHECKS["original"])),
         _try(lambda: _read(CHECKS["judge_results"])),
+        _try(lambda: _signal(CHECKS["judge_pid"])),
+        _try(lambda: _ptrace(CHECKS["judge_pid"])),
+        _try(lambda: _proc(CHECKS["judge_pid"])),
+        _try(lambda: _signal(CHECKS["classmate_pid"])),
+        _try(lambda: _ptrace(CHECKS["classmate_pid"])),
+        _try(lambda: _proc(CHECKS["classmate_pid"])),
     ]
     _try(lambda: _udp(CHECKS["udp_port"]))  # the host's side says whether it arrived
     _escape()
@@ -108,7 +136,9 @@ BREACHES = [
     "writes the results folder", "reaches a server on the host's loopback",
     "writes the host's /tmp", "scratch is not a private 0700 folder of its own",
     "cannot write its own scratch", "reads the submission's original folder",
-    "reads the judge's results",
+    "reads the judge's results", "signals the judge", "ptraces the judge",
+    "reads the judge's /proc", "signals a classmate's worker", "ptraces a classmate's worker",
+    "reads a classmate's worker's /proc",
 ]  # fmt: skip
 
 
@@ -159,7 +189,7 @@ def udp_listener():
 
 def _jailed_uids() -> set[int]:
     """Uids of the grader's workers that still have a live process (zombies are dead)."""
-    return {uid for _, uid in jail.live_processes() if uid >= jail.UID_BASE}
+    return {uid for _, uid in client.live_processes() if uid >= levels.UID_BASE}
 
 
 def test_a_zombie_is_not_a_live_process():
@@ -173,7 +203,7 @@ def test_a_zombie_is_not_a_live_process():
             if "State:\tZ" in status.read_text():
                 break
             time.sleep(0.01)
-        live = {pid for pid, _ in jail.live_processes()}
+        live = {pid for pid, _ in client.live_processes()}
         assert sleeper.pid in live, "a sleeping process must count as live"
         assert done.pid not in live, "a zombie must not count as live"
     finally:
@@ -182,7 +212,8 @@ def test_a_zombie_is_not_a_live_process():
         done.wait()
 
 
-def spy(tmp_path: Path, port: int, mnist_root: Path, udp_port: int = 9, workdir=None) -> Path:
+def spy(tmp_path: Path, port: int, mnist_root: Path, udp_port: int = 9, workdir=None,
+        classmate_pid: int | None = None) -> Path:  # fmt: skip
     classmate = tmp_path / "class" / "alice" / "ex1_lenet.py"
     classmate.parent.mkdir(parents=True)
     classmate.write_text("secret = 1\n")
@@ -205,6 +236,9 @@ def spy(tmp_path: Path, port: int, mnist_root: Path, udp_port: int = 9, workdir=
         "original": str(tmp_path / "spy" / "ex4_kernels.py"),
         "judge_results": str(Path(workdir or tmp_path) / "results-ex4_kernels.jsonl"),
         "udp_port": udp_port,
+        "judge_pid": os.getpid(),
+        "classmate_pid": classmate_pid or os.getpid(),
+        "escape_seconds": escape_seconds(tmp_path),
     }
     if workdir is not None:  # the judge writes its results in the grader's work folder
         Path(workdir).mkdir(parents=True, exist_ok=True)
@@ -216,9 +250,27 @@ def spy(tmp_path: Path, port: int, mnist_root: Path, udp_port: int = 9, workdir=
     return folder
 
 
+def escape_seconds(tmp_path: Path) -> str:
+    """The escapee's `sleep` argument, unique to this test, so its survivors can be found."""
+    return f"600.{zlib.crc32(str(tmp_path).encode()) % 10**6:06d}"
+
+
+def _survivors(tmp_path: Path) -> list[int]:
+    """Live processes of this test's escapee, whatever their uid."""
+    mark = escape_seconds(tmp_path).encode()
+    found = []
+    for pid, _ in client.live_processes():
+        try:
+            if mark in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
 def _require(chosen: str) -> None:
     """CI runs as root with bubblewrap on a kernel with Landlock: both levels must be there."""
-    available = {"bwrap": jail._bwrap_works, "landlock": lambda: jail._landlock_abi() >= 1}
+    available = {"bwrap": levels._bwrap_works, "landlock": lambda: levels._landlock_abi() >= 1}
     if chosen in available and not available[chosen]():
         pytest.fail(
             f"the {chosen} level must be usable for the grader here "
@@ -230,9 +282,11 @@ def _worker_can_start_or_skip(chosen: str) -> None:
     """Where an unprivileged uid cannot run this Python (a venv in a folder closed to other
     users), the grader must say so before grading: check its error, then skip with it."""
     try:
-        jail.check_worker_starts(chosen)
+        client.check_worker_starts(chosen)
     except GraderError as exc:
         assert "Fix:" in str(exc), f"the grader's error must name the fix: {exc}"
+        if os.environ.get("LENET_REQUIRE_JAIL"):  # CI's unprivileged run: it must start
+            pytest.fail(f"LENET_REQUIRE_JAIL is set, but a jailed worker cannot start: {exc}")
         pytest.skip(f"a jailed worker cannot start here, and the grader says why: {exc}")
 
 
@@ -245,7 +299,7 @@ def test_the_jail_blocks_every_breach_and_kills_escapees(
     worker reads no answer, no classmate and no result, writes only its scratch and reaches
     no server."""
     _require(forced)
-    monkeypatch.setattr(jail, "level", lambda: forced)
+    monkeypatch.setattr(levels, "level", lambda: forced)
     _worker_can_start_or_skip(forced)
     port, seen = listener
     udp_port, received = udp_listener
@@ -258,7 +312,7 @@ def test_the_jail_blocks_every_breach_and_kills_escapees(
     }
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))  # the grader's, in /tmp as in grade()
     folder = spy(tmp_path, port, mnist_root, udp_port, workdir)
-    worker = jail.Worker("ex4_kernels", folder, limits=jail.WorkerLimits(),
+    worker = client.Worker("ex4_kernels", folder, limits=limits.WorkerLimits(),
                          data_root=mnist_root, workdir=workdir)  # fmt: skip
     try:
         ping = worker.call("ping", timeout=120)
@@ -266,7 +320,7 @@ def test_the_jail_blocks_every_breach_and_kills_escapees(
     finally:
         worker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    assert ping["uid"] >= jail.UID_BASE
+    assert ping["uid"] >= levels.UID_BASE
     if forced == "bwrap":
         assert ping["pid"] < 10 and ping["cwd"] == "/scratch", "bwrap: a PID namespace, /scratch"
     breaches = [name for name, flag in zip(BREACHES, flags.tolist(), strict=True) if flag]
@@ -278,6 +332,45 @@ def test_the_jail_blocks_every_breach_and_kills_escapees(
     assert {p: p.stat().st_mtime_ns for p in before} == before
     time.sleep(0.5)
     assert worker.uid not in _jailed_uids(), "a process started by the worker outlived it"
+    assert not _survivors(tmp_path), "the worker's setsid + double fork outlived it"
+
+
+@needs_non_root
+@pytest.mark.parametrize("forced", ["bwrap", "landlock"])
+def test_without_root_the_jail_blocks_every_breach_and_kills_escapees(
+    tmp_path, monkeypatch, listener, udp_listener, mnist_root, forced
+):
+    """A grader that is not root (the image's own user, a laptop, a JupyterHub): bubblewrap in
+    a user namespace, or Landlock under the grader's own uid. Same uid means new threats:
+    signalling, ptracing or reading /proc of the judge and of a classmate's worker (a process
+    of the grader's uid outside the worker's domain); each must fail, and the escapee too."""
+    _require(forced)
+    monkeypatch.setattr(levels, "level", lambda: forced)
+    _worker_can_start_or_skip(forced)
+    port, seen = listener
+    udp_port, received = udp_listener
+    classmate = subprocess.Popen(["sleep", "120"])
+    workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
+    folder = spy(tmp_path, port, mnist_root, udp_port, workdir, classmate_pid=classmate.pid)
+    worker = client.Worker("ex4_kernels", folder, limits=limits.WorkerLimits(),
+                           data_root=mnist_root, workdir=workdir)  # fmt: skip
+    try:
+        ping = worker.call("ping", timeout=120)
+        flags = worker.call("ex4.change", timeout=60, before={}, after={})["change"]["conv1"]
+    finally:
+        worker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        alive = classmate.poll() is None
+        classmate.kill()
+        classmate.wait()
+    assert ping["uid"] == os.getuid(), "without root the worker keeps the grader's uid"
+    assert alive, "the classmate's worker was killed"
+    breaches = [name for name, flag in zip(BREACHES, flags.tolist(), strict=True) if flag]
+    assert not breaches, f"the worker jailed at the {forced} level without root could: {breaches}"
+    assert not seen, "the worker reached a server on the host's loopback"
+    assert not received(), "the worker's UDP datagrams reached the host's loopback"
+    time.sleep(0.5)
+    assert not _survivors(tmp_path), "the worker's setsid + double fork outlived it"
 
 
 @needs_root
@@ -285,20 +378,20 @@ def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(
     tmp_path, monkeypatch, listener, mnist_root
 ):
     """Where bubblewrap is refused (Docker's default seccomp), root still drops the uid."""
-    monkeypatch.setattr(jail, "level", lambda: "uid")
+    monkeypatch.setattr(levels, "level", lambda: "uid")
     _worker_can_start_or_skip("uid")
     port, _ = listener
     # the grader's work folder sits in /tmp (1777), where the worker's uid can reach its own
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
-    worker = jail.Worker("ex4_kernels", spy(tmp_path, port, mnist_root),
-                         limits=jail.WorkerLimits(), workdir=workdir)  # fmt: skip
+    worker = client.Worker("ex4_kernels", spy(tmp_path, port, mnist_root),
+                         limits=limits.WorkerLimits(), workdir=workdir)  # fmt: skip
     try:
         ping = worker.call("ping", timeout=120)
         flags = worker.call("ex4.change", timeout=60, before={}, after={})["change"]["conv1"]
     finally:
         worker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    assert ping["uid"] >= jail.UID_BASE
+    assert ping["uid"] >= levels.UID_BASE
     outcome = dict(zip(BREACHES, flags.tolist(), strict=True))
     for breach in ("runs as root", "writes the kit tree", "writes a .pth into the venv",
                    "writes the data", "scratch is not a private 0700 folder of its own",
@@ -310,8 +403,8 @@ def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(
 
 def test_without_root_the_worker_is_a_plain_child_process(tmp_path, monkeypatch, mnist_root):
     """A student's own `check` on a laptop: same protocol, no jail."""
-    monkeypatch.setattr(jail, "level", lambda: "none")
-    worker = jail.Worker("ex3_train", kit_root() / "solutions", limits=jail.WorkerLimits(),
+    monkeypatch.setattr(levels, "level", lambda: "none")
+    worker = client.Worker("ex3_train", kit_root() / "solutions", limits=limits.WorkerLimits(),
                          data_root=mnist_root, workdir=tmp_path)  # fmt: skip
     mnist = {"kind": "mnist", "permutation": list(range(10)), "batch_size": 1000}
     try:
@@ -387,7 +480,7 @@ def test_libraries_that_ask_who_the_user_is_work_at_every_level(tmp_path, monkey
     asks getpass.getuser() for its cache folder: the worker must be told its name and where
     its caches go, or every training test fails for a reason that is not the student's."""
     _require(forced)
-    monkeypatch.setattr(jail, "level", lambda: forced)
+    monkeypatch.setattr(levels, "level", lambda: forced)
     _worker_can_start_or_skip(forced)
     folder = tmp_path / "asker"
     folder.mkdir()
@@ -395,7 +488,7 @@ def test_libraries_that_ask_who_the_user_is_work_at_every_level(tmp_path, monkey
     (folder / "ex4_kernels.py").write_text(ASKER.replace("CAPABILITY", capability))
     os.chmod(tmp_path, 0o755)
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
-    worker = jail.Worker("ex4_kernels", folder, limits=jail.WorkerLimits(), workdir=workdir)
+    worker = client.Worker("ex4_kernels", folder, limits=limits.WorkerLimits(), workdir=workdir)
     try:
         flags = worker.call("ex4.change", timeout=120, before={}, after={})["change"]["conv1"]
     finally:
@@ -412,85 +505,129 @@ def test_a_gpu_worker_gets_the_driver_nodes_and_still_starts(tmp_path, monkeypat
     paths CUDA reads) are let in, and a worker started for a GPU answers; on a CPU machine
     there are no nodes to let in."""
     nodes = ("/dev/nvidia0", "/dev/nvidiactl")
-    args = " ".join(jail._bwrap_args(tmp_path, None, gpu=True, gpu_devices=nodes))
+    args = " ".join(bwrap._bwrap_args(tmp_path, None, gpu=True, gpu_devices=nodes))
     assert (
         all(f"--dev-bind-try {n} {n}" in args for n in nodes) and "--ro-bind-try /sys /sys" in args
     )
-    assert "/dev/nvidia" not in " ".join(jail._bwrap_args(tmp_path, None, gpu=False))
-    rules = jail.landlock_rules(tmp_path, tmp_path, None, gpu=True, gpu_devices=nodes)
+    assert "/dev/nvidia" not in " ".join(bwrap._bwrap_args(tmp_path, None, gpu=False))
+    rules = paths.landlock_rules(tmp_path, tmp_path, None, gpu=True, gpu_devices=nodes)
     assert set(nodes) <= set(rules["write"])
-    assert all(any(r.startswith(p) for r in rules["read"]) for p in jail.SYSTEM_READ_GPU
+    assert all(any(r.startswith(p) for r in rules["read"]) for p in paths.SYSTEM_READ_GPU
                if os.path.exists(p))  # fmt: skip
-    plain = jail.landlock_rules(tmp_path, tmp_path, None, gpu=False, gpu_devices=nodes)
+    plain = paths.landlock_rules(tmp_path, tmp_path, None, gpu=False, gpu_devices=nodes)
     assert not set(nodes) & set(plain["write"])
-    monkeypatch.setattr(jail, "level", lambda: forced)
+    monkeypatch.setattr(levels, "level", lambda: forced)
+    _worker_can_start_or_skip(forced)
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
-    worker = jail.Worker("ex1_lenet", kit_root() / "solutions", limits=jail.WorkerLimits(),
+    worker = client.Worker("ex1_lenet", kit_root() / "solutions", limits=limits.WorkerLimits(),
                          workdir=workdir, gpu=True)  # fmt: skip
     try:
-        assert worker.call("ping", timeout=120)["uid"] >= jail.UID_BASE
+        assert worker.call("ping", timeout=120)["uid"] >= levels.UID_BASE
     finally:
         worker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+@pytest.mark.parametrize("how", ["exits", "says something else"])
+def test_a_worker_that_dies_before_its_ready_message_is_the_graders_failure(
+    tmp_path, monkeypatch, how
+):
+    """No submitted code runs before the worker says it is confined and ready, so a worker
+    that cannot get there (an interpreter its uid cannot run, a broken install) is the
+    grader's failure, with the worker's stderr for the instructor, never the student's."""
+    fake = tmp_path / "python"
+    body = "echo 'cannot import lenet_course' >&2; exit 3" if how == "exits" else "echo hello"
+    fake.write_text(f"#!/bin/sh\n{body}\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    monkeypatch.setattr(levels, "level", lambda: "none")
+    worker = client.Worker("ex1_lenet", kit_root() / "solutions", limits=limits.WorkerLimits(),
+                           workdir=tmp_path)  # fmt: skip
+    try:
+        with pytest.raises(blame.GraderFault) as caught:
+            worker.call("ping", timeout=30)
+    finally:
+        worker.stop()
+    message = str(caught.value)
+    assert "no student code had run" in message, message
+    if how == "exits":
+        assert "exit code 3" in message and "cannot import lenet_course" in message, message
+    else:
+        assert "hello" in message, message
+
+
 @pytest.fixture
 def fresh_level(monkeypatch):
     """level() chosen anew, under the settings the test makes, and forgotten after it."""
-    jail.level.cache_clear()
-    monkeypatch.delenv(jail.ENV_VAR, raising=False)
+    levels.level.cache_clear()
+    monkeypatch.delenv(levels.ENV_VAR, raising=False)
     yield monkeypatch
-    jail.level.cache_clear()
+    levels.level.cache_clear()
 
 
-@needs_root
 @pytest.mark.parametrize(
-    ("bwrap", "abi", "chosen"),
-    [(True, 7, "bwrap"), (False, 7, "landlock"), (False, 1, "landlock"), (False, 0, "uid")],
-)
-def test_the_grader_chooses_the_strongest_level_the_machine_gives(fresh_level, bwrap, abi, chosen):
-    fresh_level.setattr(jail, "_bwrap_works", lambda: bwrap)
-    fresh_level.setattr(jail, "_landlock_abi", lambda: abi)
-    assert jail.level() == chosen, (
+    ("root", "bwrap", "abi", "chosen"),
+    [(True, True, 7, "bwrap"), (True, False, 7, "landlock"), (True, False, 1, "landlock"),
+     (True, False, 0, "uid"), (False, True, 7, "bwrap"), (False, False, 7, "landlock"),
+     (False, False, 1, "landlock"), (False, False, 0, "none")],
+)  # fmt: skip
+def test_the_grader_chooses_the_strongest_level_the_machine_gives(
+    fresh_level, root, bwrap, abi, chosen
+):
+    """Root or not: a grader that is not root gets bubblewrap in a user namespace, else
+    Landlock under its own uid; only where neither works does its student code run bare."""
+    fresh_level.setattr(levels, "_is_root", lambda: root)
+    fresh_level.setattr(levels, "_bwrap_works", lambda: bwrap)
+    fresh_level.setattr(levels, "_landlock_abi", lambda: abi)
+    assert levels.level() == chosen, (
         f"with bubblewrap {'usable' if bwrap else 'refused'} and Landlock ABI {abi} the "
         f"grader must choose {chosen}"
     )
 
 
-@needs_root
-@pytest.mark.parametrize(("setting", "chosen"), [("bwrap", "bwrap"), ("landlock", "landlock"),
-                                                 ("reduced", "uid")])  # fmt: skip
-def test_lenet_jail_forces_a_level(fresh_level, setting, chosen):
-    fresh_level.setattr(jail, "_bwrap_works", lambda: True)
-    fresh_level.setattr(jail, "_landlock_abi", lambda: 7)
-    fresh_level.setenv(jail.ENV_VAR, setting)
-    assert jail.level() == chosen, f"LENET_JAIL={setting} must give the {chosen} level"
+@pytest.mark.parametrize(("root", "setting", "chosen"), [
+    (True, "bwrap", "bwrap"), (True, "landlock", "landlock"), (True, "reduced", "uid"),
+    (False, "bwrap", "bwrap"), (False, "landlock", "landlock"), (False, "none", "none"),
+])  # fmt: skip
+def test_lenet_jail_forces_a_level_for_every_user(fresh_level, root, setting, chosen):
+    fresh_level.setattr(levels, "_is_root", lambda: root)
+    fresh_level.setattr(levels, "_bwrap_works", lambda: True)
+    fresh_level.setattr(levels, "_landlock_abi", lambda: 7)
+    fresh_level.setenv(levels.ENV_VAR, setting)
+    assert levels.level() == chosen, f"LENET_JAIL={setting} must give the {chosen} level"
 
 
-@needs_root
 @pytest.mark.parametrize(
-    ("setting", "why"),
+    ("root", "setting", "why"),
     [
-        ("bwrap", "bubblewrap cannot start"),
-        ("landlock", "no Landlock"),
-        ("bars", "not a jail level"),
+        (True, "bwrap", "bubblewrap cannot start"),
+        (True, "landlock", "no Landlock"),
+        (True, "bars", "not a jail level"),
+        (False, "bwrap", "user namespaces"),
+        (False, "landlock", "no Landlock"),
+        (False, "reduced", "needs a grader running as root"),
     ],
 )
 def test_a_forced_level_the_machine_cannot_give_is_an_error_not_a_fallback(
-    fresh_level, setting, why
+    fresh_level, root, setting, why
 ):
-    fresh_level.setattr(jail, "_bwrap_works", lambda: False)
-    fresh_level.setattr(jail, "_landlock_abi", lambda: 0)
-    fresh_level.setenv(jail.ENV_VAR, setting)
+    fresh_level.setattr(levels, "_is_root", lambda: root)
+    fresh_level.setattr(levels, "_bwrap_works", lambda: False)
+    fresh_level.setattr(levels, "_landlock_abi", lambda: 0)
+    fresh_level.setenv(levels.ENV_VAR, setting)
     with pytest.raises(UserError, match=why) as caught:
-        jail.level()
+        levels.level()
     assert "Fix:" in str(caught.value), "the error must say how to get a level"
 
 
-def test_every_level_names_itself_in_the_report():
+def test_every_level_names_itself_in_the_report(monkeypatch):
     for chosen in ("bwrap", "landlock", "uid", "none"):
         named = {"uid": "reduced"}.get(chosen, chosen)
-        assert jail.LEVEL_NOTES[chosen].startswith(f"isolation: {named} ("), chosen
+        assert levels.LEVEL_NOTES[chosen].startswith(f"isolation: {named} ("), chosen
+    monkeypatch.setattr(levels, "_is_root", lambda: False)
+    for chosen, named in (("bwrap", "bwrap, user namespace"), ("landlock", "landlock, own uid"),
+                          ("none", "none")):  # fmt: skip
+        assert levels.note(chosen).startswith(f"isolation: {named} ("), chosen
 
 
 @needs_root
@@ -502,12 +639,12 @@ def test_a_worker_whose_uid_cannot_start_python_is_a_grader_error(tmp_path, monk
     closed.mkdir(mode=0o700)
     (closed / "python").symlink_to(sys.executable)
     monkeypatch.setattr(sys, "executable", str(closed / "python"))
-    jail.check_worker_starts.cache_clear()
+    client.check_worker_starts.cache_clear()
     try:
         with pytest.raises(GraderError) as caught:
-            jail.check_worker_starts("uid")
+            client.check_worker_starts("uid")
     finally:
-        jail.check_worker_starts.cache_clear()
+        client.check_worker_starts.cache_clear()
     message = str(caught.value)
     assert str(closed) in message and "Fix:" in message, message
 
@@ -520,7 +657,7 @@ def test_a_kit_installed_inside_the_python_prefix_stays_unreadable_at_landlock(t
     for folder in (package, site / "torch", tmp_path / "prefix" / "bin"):
         folder.mkdir(parents=True)
     (site / "six.py").write_text("")
-    read, listed = jail._readable_except(tmp_path / "prefix", package)
+    read, listed = paths._readable_except(tmp_path / "prefix", package)
     assert not [p for p in read if Path(p) == package or package in Path(p).parents], read
     assert {str(site / "torch"), str(site / "six.py"), str(tmp_path / "prefix" / "bin")} <= set(
         read

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lenet_course.grading import probes
-from lenet_course.grading.runner import grade
-from lenet_course.targets import kit_root
+from lenet_course.grading.judge.runner import grade
+from lenet_course.grading.sandbox import probes
+from lenet_course.kit import kit_root
 from tests.grading.conftest import SMALL
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from lenet_course.grading.catalog import catalog
-from lenet_course.grading.classreport import write_class_report
-from lenet_course.grading.gradebook import REPORT, write_gradebook
-from lenet_course.grading.similarity import screen_and_write
-from lenet_course.targets import kit_root
+from lenet_course.grading.classroom.classreport import write_class_report
+from lenet_course.grading.classroom.gradebook import REPORT, write_gradebook
+from lenet_course.grading.classroom.similarity import screen_and_write
+from lenet_course.grading.judge.catalog import catalog
+from lenet_course.kit import kit_root
 from tests.grading.classmates import expected_flags, large_class
 
 pytestmark = pytest.mark.validation

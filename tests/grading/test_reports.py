@@ -11,9 +11,9 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
-from lenet_course.grading.gradebook import grade_all
-from lenet_course.grading.reports import gradescope, junit, write_gradescope
-from lenet_course.grading.runner import GradeReport, TestResult
+from lenet_course.grading.classroom.gradebook import grade_all
+from lenet_course.grading.judge.reports import gradescope, junit, write_gradescope
+from lenet_course.grading.judge.runner import GradeReport, TestResult
 from tests.grading.conftest import FAST_MAX, SMALL, make_submission
 
 

@@ -11,17 +11,17 @@ import pytest
 
 from lenet_course import cli
 from lenet_course.errors import ConfigError, UserError
-from lenet_course.grading import gradebook
-from lenet_course.grading.classreport import write_class_report
-from lenet_course.grading.similarity import (
+from lenet_course.grading.classroom import gradebook
+from lenet_course.grading.classroom.classreport import write_class_report
+from lenet_course.grading.classroom.similarity import (
     REFERENCE,
     ScreenConfig,
     read_csv,
     screen_and_write,
     screen_class,
 )
+from lenet_course.kit import EXERCISES
 from lenet_course.plots import pass_rate_figure
-from lenet_course.targets import EXERCISES
 from tests.grading.classmates import HONEST, build_class, expected_flags
 
 pytest.importorskip(

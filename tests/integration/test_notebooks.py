@@ -7,7 +7,7 @@ import re
 import pytest
 
 from lenet_course.authoring import render_notebooks
-from lenet_course.targets import kit_root
+from lenet_course.kit import kit_root
 
 pytestmark = pytest.mark.validation
 NOTEBOOKS = render_notebooks(kit_root() / "notebooks")

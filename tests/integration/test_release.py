@@ -13,8 +13,8 @@ import pytest
 
 from lenet_course import authoring, release
 from lenet_course.errors import UserError
-from lenet_course.grading.catalog import catalog
-from lenet_course.targets import kit_root
+from lenet_course.grading.judge.catalog import catalog
+from lenet_course.kit import kit_root
 
 
 @pytest.fixture(scope="module")

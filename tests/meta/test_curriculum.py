@@ -9,18 +9,18 @@ import xml.etree.ElementTree as ET
 import pytest
 import torch
 
-from lenet_course import data, targets
+from lenet_course import data, kit, targets
 from lenet_course.engine import evaluate
-from lenet_course.grading.runner import catalog
+from lenet_course.grading.judge.runner import catalog
 
 
 def run_graded(target: str, tmp_path, *extra: str) -> dict[str, ET.Element]:
     """Run tests/graded against ``target`` in a fresh process; testcases by name."""
     xml = tmp_path / f"{target}.xml"
     subprocess.run(
-        [sys.executable, "-m", "pytest", str(targets.kit_root() / "tests" / "graded"),
+        [sys.executable, "-m", "pytest", str(kit.kit_root() / "tests" / "graded"),
          "--target", target, "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", *extra],
-        cwd=targets.kit_root(), capture_output=True, text=True, timeout=1200,
+        cwd=kit.kit_root(), capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
     cases = ET.parse(xml).getroot().iter("testcase")
     return {f"{c.get('classname')}::{c.get('name')}": c for c in cases}
@@ -82,10 +82,10 @@ def test_no_stub_message_or_docstring_gives_away_a_solution_line():
     """Stubs say what to build and point to the lecture; they never hold the code itself."""
     from lenet_course.authoring import find_regions
 
-    for path in sorted((targets.kit_root() / "solutions").glob("ex*.py")):
+    for path in sorted((kit.kit_root() / "solutions").glob("ex*.py")):
         text = path.read_text()
         lines = text.splitlines()
-        stub = (targets.kit_root() / "exercises" / path.name).read_text()
+        stub = (kit.kit_root() / "exercises" / path.name).read_text()
         for region in find_regions(text, path):
             for line in lines[region.begin : region.end - 1]:
                 code = line.split("#")[0].strip()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from lenet_course.grading import mutation
-from lenet_course.targets import kit_root
+from lenet_course import mutation
+from lenet_course.kit import kit_root
 
 pytestmark = pytest.mark.validation  # about 5 minutes: `nox -s validation`, which CI runs
 

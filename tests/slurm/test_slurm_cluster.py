@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from lenet_course.targets import kit_root
+from lenet_course.kit import kit_root
 from tests.grading.conftest import FAST_MAX, make_submission
 
 pytestmark = pytest.mark.slurm
@@ -310,7 +310,7 @@ def test_a_cluster_without_accounting_is_refused_before_anything_is_submitted(tm
 def test_a_short_time_limit_runs_jobs_and_a_job_that_raises_says_what(tmp_path):
     """The library under the CLI, with cheap jobs: --time-min 1 used to fail every job at
     once (the warning came 90 s before a 60 s limit); a job's exception is its reason."""
-    from lenet_course.grading.cluster import ClusterConfig, make_executor, run_jobs
+    from lenet_course.grading.classroom.cluster import ClusterConfig, make_executor, run_jobs
 
     executor = make_executor(ClusterConfig(time_min=1, cpus=1, mem_gb=1), tmp_path / "logs")
     results, statuses = [], []

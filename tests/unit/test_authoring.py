@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lenet_course.authoring import MarkerError, make_exercises, out_of_sync, strip_solutions
-from lenet_course.targets import kit_root
+from lenet_course.kit import kit_root
 
 SOLUTION = '''"""Module docstring kept."""
 

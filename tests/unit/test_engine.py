@@ -43,7 +43,7 @@ def test_the_kits_pool_first_lenet_equals_the_lectures_order_in_values_and_gradi
     """The kit pools before ReLU (faster); the lecture applies ReLU first. Same weights must
     give the same log-probabilities and the same gradients, including on blank borders where
     many pooling windows tie."""
-    from lenet_course.grading import spec
+    from lenet_course.grading.judge import spec
 
     torch.manual_seed(3)
     kit, lecture = LeNet(), spec.lenet(3)

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from lenet_course.grading import landlock
-from lenet_course.targets import kit_root
+from lenet_course.grading.sandbox import landlock
+from lenet_course.kit import kit_root
 
 needs_landlock = pytest.mark.skipif(
     landlock.abi() < 1 or not landlock.network_filter_supported(),
@@ -19,7 +19,7 @@ needs_landlock = pytest.mark.skipif(
 
 CHILD = """
 import json, os, socket, sys
-from lenet_course.grading import landlock
+from lenet_course.grading.sandbox import landlock
 
 rules, secret, server = json.loads(sys.argv[1])
 landlock.confine(**rules)

@@ -6,6 +6,7 @@ import pytest
 
 from lenet_course import targets
 from lenet_course.errors import UserError
+from lenet_course.kit import kit_root
 
 
 def test_two_targets_load_side_by_side_without_colliding():
@@ -32,7 +33,7 @@ def test_a_missing_target_folder_is_a_user_error(tmp_path):
 def test_a_notebook_sees_an_exercise_edited_since_its_last_import(tmp_path, monkeypatch):
     from lenet_course import notebook
 
-    for path in (targets.kit_root() / "solutions").glob("ex*.py"):
+    for path in (kit_root() / "solutions").glob("ex*.py"):
         (tmp_path / path.name).write_text(path.read_text())
     monkeypatch.setenv(notebook.TARGET_VAR, str(tmp_path))
     assert not hasattr(notebook.exercise("ex4_kernels"), "EDITED")

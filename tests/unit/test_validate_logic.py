@@ -8,7 +8,7 @@ import torch
 
 from lenet_course import data, validate
 from lenet_course.engine import TrainConfig
-from lenet_course.grading.runner import GradeReport, TestResult
+from lenet_course.grading.judge.runner import GradeReport, TestResult
 from lenet_course.validate import PathTiming, target_checks, time_paths
 
 

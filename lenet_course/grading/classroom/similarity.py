@@ -29,7 +29,7 @@ from pathlib import Path
 
 from lenet_course.errors import ConfigError, UserError
 from lenet_course.files import atomic_write
-from lenet_course.targets import EXERCISES, kit_root
+from lenet_course.kit import EXERCISES, kit_root
 
 REFERENCE = "(reference)"  # student_b of a comparison with the reference solution
 CSV_NAME, HTML_NAME, PLOT_NAME = "similarity.csv", "similarity.html", "similarity.png"
@@ -246,7 +246,7 @@ def screen_class(folder: Path, config: ScreenConfig | None = None) -> Screen:
     """Compare every pair of student subfolders of ``folder``, per exercise file, and each
     submission with the reference solutions where there are some."""
     require()
-    from lenet_course.grading.gradebook import students
+    from lenet_course.grading.classroom.roster import students
 
     config = config or ScreenConfig()
     start = time.perf_counter()
@@ -340,7 +340,7 @@ def read_csv(path: Path) -> list[Match]:
 def write_screen(screen: Screen, out: Path) -> list[Path]:
     """``similarity.csv``, ``similarity.png`` (the distribution, threshold marked) and
     ``similarity.html`` (each flagged pair side by side, the matching code marked)."""
-    from lenet_course.grading.templates import render
+    from lenet_course.grading.classroom.templates import render
     from lenet_course.plots import save_figure, similarity_figure
 
     out = Path(out)

@@ -17,11 +17,8 @@ from functools import cache
 from pathlib import Path
 
 from lenet_course.files import atomic_write
-from lenet_course.targets import kit_root
-
-
-class GraderError(RuntimeError):
-    """The grader itself could not run (not the submission's fault)."""
+from lenet_course.grading.blame import GraderError
+from lenet_course.kit import kit_root
 
 
 def tests_dir() -> Path:

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from lenet_course.errors import UserError
-from lenet_course.targets import kit_root
+from lenet_course.kit import kit_root
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once when it builds the autograder image.

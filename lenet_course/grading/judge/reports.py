@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from lenet_course.files import atomic_write
-from lenet_course.grading.runner import GradeReport
+from lenet_course.grading.judge.runner import GradeReport
 
 __all__ = ["atomic_write"]  # the reports' writer, from the one helper
 

@@ -10,7 +10,7 @@ def render(name: str, **context) -> str:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("lenet_course.grading", "templates"),
+        loader=jinja2.PackageLoader("lenet_course.grading.classroom", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

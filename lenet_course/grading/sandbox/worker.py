@@ -1,11 +1,11 @@
-"""The jailed worker: ``python -m lenet_course.grading.worker CONFIG_JSON``.
+"""The jailed worker: ``python -m lenet_course.grading.sandbox.worker CONFIG_JSON``.
 
 It runs one exercise's student code for the judge. Before any student code loads it
 sets its resource limits, confines itself with Landlock where the grader asks
-(:mod:`~lenet_course.grading.landlock`), moves the request and reply channels off stdin and stdout (so a
+(:mod:`~lenet_course.grading.sandbox.landlock`), moves the request and reply channels off stdin and stdout (so a
 ``print`` cannot corrupt them), and points stdin at ``/dev/null``. Then it answers
-requests (:mod:`~lenet_course.grading.protocol`) by running probes
-(:mod:`~lenet_course.grading.probes`). It holds no key and decides nothing: whatever it
+requests (:mod:`~lenet_course.grading.sandbox.protocol`) by running probes
+(:mod:`~lenet_course.grading.sandbox.probes`). It holds no key and decides nothing: whatever it
 sends back is checked by the judge.
 """
 
@@ -33,8 +33,24 @@ def _limit(which: int, value: int) -> None:
         pass
 
 
-def apply_limits(limits: dict) -> None:
-    """Hard rlimits (a non-root process cannot raise them again)."""
+def _tasks_of(uid: int) -> int:
+    """Threads now running as ``uid`` (RLIMIT_NPROC counts them all, not just ours)."""
+    count = 0
+    for status in os.listdir("/proc"):
+        if status.isdigit():
+            try:
+                with open(f"/proc/{status}/status") as fh:
+                    fields = dict(line.split(":", 1) for line in fh if ":" in line)
+                if int(fields["Uid"].split()[0]) == uid:
+                    count += int(fields["Threads"])
+            except (OSError, KeyError, ValueError):
+                continue
+    return count
+
+
+def apply_limits(limits: dict, *, shared_uid: bool = False) -> None:
+    """Hard rlimits (a non-root process cannot raise them again). ``shared_uid``: the worker
+    runs as the grader's own uid, so its process limit counts on top of what that uid runs."""
     _limit(resource.RLIMIT_CORE, 0)
     if limits.get("memory_mb"):
         _limit(resource.RLIMIT_AS, limits["memory_mb"] * 1024 * 1024)
@@ -43,16 +59,20 @@ def apply_limits(limits: dict) -> None:
     if limits.get("file_mb"):
         _limit(resource.RLIMIT_FSIZE, limits["file_mb"] * 1024 * 1024)
     if limits.get("processes") and os.getuid() != 0:
-        _limit(resource.RLIMIT_NPROC, limits["processes"])
+        extra = _tasks_of(os.getuid()) if shared_uid else 0
+        _limit(resource.RLIMIT_NPROC, limits["processes"] + extra)
 
 
 def main(argv: list[str]) -> None:
     config = json.loads(argv[0])
-    apply_limits(config.get("limits", {}))
-    if config.get("landlock"):  # the landlock level: confine before torch or student code
-        from lenet_course.grading import landlock
+    apply_limits(config.get("limits", {}), shared_uid=bool(config.get("reaper")))
+    if config.get("reaper") or config.get("landlock"):
+        from lenet_course.grading.sandbox import landlock
 
-        landlock.confine(**config["landlock"])
+        if config.get("reaper"):  # the grader's own uid: it finds what we start by our tree
+            landlock.become_reaper()
+        if config.get("landlock"):  # confine before torch or student code
+            landlock.confine(**config["landlock"])
     requests = os.dup(0)
     replies = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -65,8 +85,9 @@ def main(argv: list[str]) -> None:
 
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
 
-    from lenet_course.grading import probes, protocol
+    from lenet_course.grading.sandbox import probes, protocol
 
+    protocol.write_all(replies, protocol.dumps(protocol.READY))  # confined; no student code yet
     sub = probes.Submission(config["submission"], config.get("standin"), config.get("data"))
     buffer = bytearray()
     while True:

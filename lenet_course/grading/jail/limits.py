@@ -1,7 +1,7 @@
 """How much time and memory grading may take: one frozen dataclass, free of torch.
 
 The CLI builds its limit flags from these defaults without importing the grader;
-:mod:`lenet_course.grading.runner` re-exports :class:`Limits`.
+:mod:`lenet_course.grading.judge.runner` re-exports :class:`Limits`.
 """
 
 from __future__ import annotations
@@ -34,3 +34,14 @@ class Limits:
                 raise UserError(f"{name} must be positive, got {getattr(self, name)}")
         if self.memory_mb < 0 or self.jobs < 1:
             raise UserError("memory_mb must be >= 0 and jobs >= 1")
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    """The rlimits and threads of one worker process, set before any submitted code loads."""
+
+    memory_mb: int = 6144
+    cpu_seconds: int = 3600
+    file_mb: int = 256
+    processes: int = 512
+    threads: int = 1

@@ -4,7 +4,7 @@ Built from the grader's own ``report.json`` files (plain data, never student cod
 exercise's score distribution; each test by its title with its pass rate and the class's
 most common failure messages (what to reteach); a table of students linking to their
 feedback; the grader errors and time limits; and the similarity screen
-(:mod:`lenet_course.grading.similarity`). One static page; its plots are PNG files beside it.
+(:mod:`lenet_course.grading.classroom.similarity`). One static page; its plots are PNG files beside it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from lenet_course.files import atomic_write
-from lenet_course.targets import EXERCISES
+from lenet_course.kit import EXERCISES
 
 TIME_LIMIT = "time limit"  # in the message of a test the grader stopped (runner.py)
 TOP_MESSAGES = 3  # failure messages shown per test
@@ -132,10 +132,10 @@ def write_class_report(
     screen_note: str = "",
 ) -> Path:
     """``report.html``, with ``scores.png``, ``exercise-scores.png`` and ``pass-rates.png``
-    beside it. ``screen``: the class's :class:`~lenet_course.grading.similarity.Screen`
+    beside it. ``screen``: the class's :class:`~lenet_course.grading.classroom.similarity.Screen`
     (its files already written into ``out``), or None with ``screen_note`` saying why."""
-    from lenet_course.grading.similarity import CSV_NAME, HTML_NAME, PLOT_NAME
-    from lenet_course.grading.templates import render
+    from lenet_course.grading.classroom.similarity import CSV_NAME, HTML_NAME, PLOT_NAME
+    from lenet_course.grading.classroom.templates import render
     from lenet_course.plots import (
         exercise_scores_figure,
         pass_rate_figure,

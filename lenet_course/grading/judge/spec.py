@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lenet_course.grading.probes import NAMED_LAYERS, build_net, load_named, named_weights
+from lenet_course.grading.sandbox.probes import NAMED_LAYERS, build_net, load_named, named_weights
 from lenet_course.metrics import correct
 
 __all__ = [

@@ -12,7 +12,7 @@ lose none. Sets come in two forms, both accepted by :func:`load`:
   mutant, and the exercise it touches is the file that differs from ``solutions/``.
 
 Each case is graded by the ordinary judge and jail (fast tier) under several grading seeds
-at once (:func:`~lenet_course.grading.runner.grade_under_seeds`): a test's power must not
+at once (:func:`~lenet_course.grading.judge.runner.grade_under_seeds`): a test's power must not
 depend on the cases a seed draws.
 """
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lenet_course.errors import UserError
-from lenet_course.grading.runner import Limits, grade_under_seeds
-from lenet_course.targets import EXERCISES, kit_root
+from lenet_course.grading.judge.runner import Limits, grade_under_seeds
+from lenet_course.kit import EXERCISES, kit_root
 
 
 @dataclass(frozen=True)

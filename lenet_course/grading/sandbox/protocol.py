@@ -71,6 +71,11 @@ class WorkerGone(ProtocolError):
         self.timed_out = timed_out
 
 
+READY = {"ready": True}
+"""The worker's first message: it is confined and has imported torch and the probes, and no
+submitted code has run yet. A worker that dies before sending it is the grader's failure."""
+
+
 def array(t: torch.Tensor) -> dict:
     """A tensor as plain data. Subclasses are stripped; only the values cross."""
     t = torch.Tensor.as_subclass(t, torch.Tensor).detach().cpu().contiguous()

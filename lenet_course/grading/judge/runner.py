@@ -1,7 +1,7 @@
 """The grader: one submission in, a :class:`GradeReport` out.
 
 For each exercise it starts a judge, a pytest process over that exercise's graded tests
-(:mod:`~lenet_course.grading.plugin`). The judge never imports the submission: the
+(:mod:`~lenet_course.grading.judge.plugin`). The judge never imports the submission: the
 student's code runs in jailed workers (:mod:`~lenet_course.grading.jail`), and every
 reference, comparison and verdict is computed in the judge from plain data. The judge
 writes its results to a file in the grader's own folder, which no worker can see; this
@@ -26,10 +26,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from lenet_course.errors import UserError
-from lenet_course.grading.catalog import GraderError, catalog, hidden_tests, tests_dir
-from lenet_course.grading.jail import LEVEL_NOTES, check_worker_starts, level
-from lenet_course.grading.limits import Limits
-from lenet_course.targets import EXERCISES, kit_root
+from lenet_course.grading.jail import levels
+from lenet_course.grading.jail.client import check_worker_starts
+from lenet_course.grading.jail.limits import Limits
+from lenet_course.grading.judge.catalog import GraderError, catalog, hidden_tests, tests_dir
+from lenet_course.kit import EXERCISES, kit_root
 
 __all__ = ["GradeReport", "GraderError", "Limits", "TestResult", "grade"]
 
@@ -249,9 +250,9 @@ def grade(
     if full:
         data_root = data.prepare(data_root, download=False)
         data.verify_checksums(data_root)
-    isolation = level()
+    isolation = levels.level()
     check_worker_starts(isolation)  # a worker that cannot start is the grader's failure
-    notes = [LEVEL_NOTES[isolation]]
+    notes = [levels.note(isolation)]
     if withheld:
         notes.append(
             f"hidden tests: {len(withheld)} tests worth {sum(t['points'] for t in withheld)} "

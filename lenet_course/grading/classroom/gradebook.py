@@ -2,7 +2,7 @@
 
 Each student is one picklable unit of work, :func:`grade_one`, which grades the submission
 and writes that student's reports. An executor decides where the units run: a thread pool
-here (the default), or submitit's local or Slurm executor (:mod:`lenet_course.grading.cluster`).
+here (the default), or submitit's local or Slurm executor (:mod:`lenet_course.grading.classroom.cluster`).
 The gradebook is built afterwards from the grader's own ``report.json`` files.
 """
 
@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lenet_course.errors import UserError
-from lenet_course.grading.classreport import write_class_report
-from lenet_course.grading.reports import atomic_write, write_gradescope
-from lenet_course.grading.runner import GraderError, Limits, fingerprint, grade
-from lenet_course.targets import EXERCISES
+from lenet_course.grading.classroom.classreport import write_class_report
+from lenet_course.grading.classroom.roster import students
+from lenet_course.grading.judge.reports import atomic_write, write_gradescope
+from lenet_course.grading.judge.runner import GraderError, Limits, fingerprint, grade
+from lenet_course.kit import EXERCISES
 
 if TYPE_CHECKING:
-    from lenet_course.grading.similarity import ScreenConfig
+    from lenet_course.grading.classroom.similarity import ScreenConfig
 
 REPORT = "report.json"  # the grader's own record of one student, beside results.json
 PENDING = "pending.json"  # cluster jobs submitted and not yet collected: student -> job
@@ -64,18 +65,6 @@ def grade_one(task: Task) -> Outcome:
     if report.grader_errors:  # the grader's failure: graded again on the next run
         return Outcome(sub.name, f"incomplete: grader error in {len(report.grader_errors)} tests")
     return Outcome(sub.name, "graded")
-
-
-def students(folder: Path) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(
-            f"{folder} is not a folder. Fix: pass a folder with one subfolder per student."
-        )
-    subs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not subs:
-        raise UserError(f"{folder} has no student subfolders to grade.")
-    return subs
 
 
 def read_report(path: Path) -> dict | None:
@@ -130,7 +119,7 @@ def grade_all(
     ``out``: it runs in the jail. The screen compares the whole class, so a run with
     ``only`` (one pod of many) leaves it to the run that collects the class.
     """
-    from lenet_course.grading import similarity
+    from lenet_course.grading.classroom import similarity
 
     similarity.require()  # before the grading: the report at the end needs it
     screen = screen or similarity.ScreenConfig()
@@ -166,7 +155,7 @@ def grade_all(
             continue
         job = pending.get(sub.name)
         if job and job.get("fingerprint") == fp and executor is not None and not force:
-            from lenet_course.grading.cluster import ended_job_status, job_running
+            from lenet_course.grading.classroom.cluster import ended_job_status, job_running
 
             if job_running(executor, job["job"]):
                 finish(Outcome(sub.name, f"pending (job {job['job']})"))
@@ -186,7 +175,7 @@ def grade_all(
             for fut in as_completed([pool.submit(grade_one, t) for t in tasks]):
                 finish(fut.result())
     elif tasks:
-        from lenet_course.grading.cluster import run_jobs
+        from lenet_course.grading.classroom.cluster import run_jobs
 
         submitted = run_jobs(
             executor, grade_one, tasks, wait=wait, on_result=finish,

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from lenet_course.grading import catalog
-from lenet_course.grading.jail import GraderFault, StudentFailure, Worker, WorkerLimits
+from lenet_course.grading.blame import GraderFault, StudentFailure
+from lenet_course.grading.jail.client import Worker
+from lenet_course.grading.jail.limits import WorkerLimits
+from lenet_course.grading.judge import catalog
 
 RESULTS_KEY = pytest.StashKey[Path]()
 
@@ -170,7 +172,7 @@ def _message(call: pytest.CallInfo) -> str:
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest) -> Path:
     """The folder holding the submission's exercise files."""
-    from lenet_course.targets import resolve
+    from lenet_course.kit import resolve
 
     return resolve(str(request.config.getoption("target")))
 

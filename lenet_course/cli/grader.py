@@ -1,0 +1,217 @@
+"""The grader's commands: one submission, a class, its similarity screen, and the Gradescope
+bundle."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from lenet_course import views
+from lenet_course.cli import flags
+from lenet_course.edition import EDITION
+from lenet_course.errors import UserError
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from lenet_course.grading.judge.reports import write_gradescope, write_junit
+
+    console = views.console()
+    report = views.grade_with_progress(
+        console, Path(args.submission), flags.limits_from(args), full=not args.fast,
+        data=flags.grading_data(args, not args.fast),
+    )  # fmt: skip
+    write_gradescope(report, Path(args.out))
+    if args.junit:
+        write_junit(report, Path(args.junit))
+    views.print_report(console, report)
+    console.print(f"Wrote {args.out}" + (f" and {args.junit}" if args.junit else ""))
+    return views.grader_errors_exit(console, report)
+
+
+def _cluster_executor(args: argparse.Namespace, out: Path):
+    """None for threads here, else a submitit executor with the flags' resources."""
+    if args.executor == "threads":
+        if args.no_wait:
+            raise UserError("--no-wait needs --executor slurm: threads here always wait.")
+        return None
+    if args.no_wait and args.executor != "slurm":
+        raise UserError("--no-wait needs --executor slurm: local jobs end with this command.")
+    from lenet_course.grading.classroom.cluster import ClusterConfig, make_executor
+
+    sbatch = []
+    for option in args.sbatch:
+        name, sep, value = option.partition("=")
+        if not sep or not name:
+            raise UserError(f"--sbatch {option!r}: write NAME=VALUE, e.g. --sbatch qos=teaching")
+        sbatch.append((name.lstrip("-"), value))
+    config = ClusterConfig(
+        kind=args.executor, max_running=args.max_running, gpus=args.gpus, cpus=args.cpus,
+        mem_gb=args.mem_gb, time_min=args.time_min, partition=args.partition,
+        account=args.account, sbatch=tuple(sbatch),
+    )  # fmt: skip
+    return make_executor(config, out.resolve() / ".submitit")
+
+
+def cmd_grade_all(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from lenet_course.grading.classroom.gradebook import grade_all
+    from lenet_course.grading.classroom.roster import students
+
+    console = views.console()
+    folder, out = Path(args.folder), Path(args.out)
+    total = len(args.student) or len(students(folder))
+    screen = _screen_from(args)
+    executor = _cluster_executor(args, out)
+    limits = flags.limits_from(args)
+    if executor is not None:  # one exercise at a time inside each job: the measured memory
+        limits = dataclasses.replace(limits, jobs=1, threads=args.cpus)
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"grading ({args.executor})", total=total)
+
+        def done(outcome) -> None:
+            progress.advance(task)
+            progress.console.print(f"{outcome.student}: {outcome.status}")
+
+        outcomes = grade_all(
+            folder, out, limits, jobs=args.jobs, force=args.force, full=not args.fast,
+            data_root=flags.grading_data(args, not args.fast), executor=executor, wait=not args.no_wait,
+            only=tuple(args.student), on_done=done, screen=screen,
+        )  # fmt: skip
+    errors = [o for o in outcomes if o.status.startswith(("error", "incomplete"))]
+    waiting = [o for o in outcomes if o.status.startswith(("submitted", "pending"))]
+    console.print(
+        f"Gradebook: {out / 'gradebook.csv'}; class report: {out / 'report.html'} "
+        f"({total} students, {len(errors)} errors)"
+    )
+    if not args.student:
+        console.print(f"Similarity screen: {out / 'similarity.html'} and similarity.csv")
+    if waiting:
+        console.print(
+            f"{len(waiting)} students still have jobs queued or running; run the same "
+            "command again later to collect them."
+        )
+    if any(o.status.startswith("incomplete") for o in outcomes):
+        console.print(
+            "[red bold]Some grades are incomplete: the grader failed in their tests[/] (see "
+            "each student's report.json for the tracebacks); fix it and run again to regrade them."
+        )
+        return views.GRADER_FAILED
+    return 1 if errors else 0  # each student's status is in the gradebook either way
+
+
+def _screen_from(args: argparse.Namespace):
+    from lenet_course.grading.classroom.similarity import ScreenConfig, require
+
+    require()
+    return ScreenConfig(
+        threshold=args.similarity_threshold,
+        boilerplate=Path(args.boilerplate) if args.boilerplate else None,
+        reference=Path(args.reference) if args.reference else None,
+    )
+
+
+def _add_screen_flags(p: argparse.ArgumentParser) -> None:
+    if EDITION == "student":  # no class grading, and no similarity module, in a release
+        return
+    from lenet_course.grading.classroom.similarity import ScreenConfig
+
+    g = p.add_argument_group("similarity screen (copydetect; see docs/class-grading.md)")
+    g.add_argument(
+        "--similarity-threshold", type=float, default=ScreenConfig().threshold,
+        help="flag a pair when either file has this share of its code in the other "
+        f"(default {ScreenConfig().threshold})",
+    )  # fmt: skip
+    g.add_argument(
+        "--boilerplate", default=None, metavar="DIR",
+        help="the stub files the class started from (default: the kit's exercises/)",
+    )  # fmt: skip
+    g.add_argument(
+        "--reference", default=None, metavar="DIR",
+        help="also compare each submission with these solutions (default: the kit's solutions/)",
+    )  # fmt: skip
+
+
+def cmd_similarity(args: argparse.Namespace) -> int:
+    from lenet_course.grading.classroom.similarity import HTML_NAME, screen_and_write
+
+    screen = screen_and_write(Path(args.folder), Path(args.out), _screen_from(args))
+    views.print_screen(views.console(), screen, Path(args.out) / HTML_NAME)
+    return 0  # a flag is a reason to look, not a failure
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from lenet_course.export import build_bundle
+
+    path = build_bundle(Path(args.out))
+    print(f"wrote {path}: upload it as the Gradescope autograder")
+    return 0
+
+
+def register(command) -> None:
+    """Add this group's commands; ``command(name, **kw)`` makes each subparser."""
+    p = command("grade", help="grade one submission folder into Gradescope's results.json")
+    p.add_argument("submission", help="folder holding ex1_lenet.py ... ex4_kernels.py")
+    p.add_argument("--out", default="results.json", help="results.json to write")
+    p.add_argument("--junit", default=None, help="also write JUnit XML here")
+    flags.add_data_flags(p)
+    p.add_argument("--fast", action="store_true", help="skip the 10-epoch training test (0 points)")
+    p.add_argument(
+        "--jobs", type=int, default=2,
+        help="exercises graded at once (default 2; 1 keeps the memory peak lowest)",
+    )  # fmt: skip
+    flags.add_limit_flags(p)
+    p.set_defaults(func=cmd_grade)
+
+    p = command("grade-all", help="grade one subfolder per student into a gradebook")
+    p.add_argument("folder", help="folder with one subfolder per student")
+    p.add_argument("--out", default="grades", help="where results and gradebook.csv go")
+    p.add_argument("--jobs", type=int, default=2, help="submissions graded at once")
+    p.add_argument("--force", action="store_true", help="regrade students already graded")
+    p.add_argument("--fast", action="store_true", help="skip the 10-epoch training test (0 points)")
+    flags.add_data_flags(p)
+    p.add_argument(
+        "--student", action="append", default=[], metavar="NAME",
+        help="grade only this student's subfolder (repeatable; e.g. one per Kubernetes pod)",
+    )  # fmt: skip
+    p.add_argument(
+        "--executor", choices=("threads", "local", "slurm"), default="threads",
+        help="where each student's grade runs: threads here (default), submitit's local "
+        "executor, or Slurm (needs pip install 'lenet-course[slurm]')",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-running", type=int, default=8, help="local/slurm: jobs at once (default 8)"
+    )
+    p.add_argument(
+        "--no-wait", action="store_true", help="slurm: submit and return; rerun to collect"
+    )
+    g = p.add_argument_group("resources per student job (local/slurm; see docs/benchmarks.md)")
+    g.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
+    g.add_argument("--cpus", type=int, default=2, help="CPUs per job (default 2)")
+    g.add_argument("--mem-gb", type=int, default=3, help="memory per job in GB (default 3)")
+    g.add_argument(
+        "--time-min", type=int, default=20, help="wall time per job in minutes (default 20)"
+    )
+    g.add_argument("--partition", default=None, help="Slurm partition")
+    g.add_argument("--account", default=None, help="Slurm account")
+    g.add_argument(
+        "--sbatch", action="append", default=[], metavar="NAME=VALUE",
+        help="another sbatch option, repeatable (e.g. --sbatch qos=teaching)",
+    )  # fmt: skip
+    flags.add_limit_flags(p)
+    _add_screen_flags(p)
+    p.set_defaults(func=cmd_grade_all)
+
+    p = command(
+        "similarity", help="instructors: the class's similarity screen alone, without grading"
+    )
+    p.add_argument("folder", help="folder with one subfolder per student")
+    p.add_argument("--out", default="grades", help="where similarity.csv/.html go")
+    _add_screen_flags(p)
+    p.set_defaults(func=cmd_similarity)
+
+    p = command("export", help="build a bundle for an autograding platform")
+    p.add_argument("platform", choices=["gradescope"])
+    p.add_argument("--out", default="autograder.zip", help="zip file to write")
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,94 @@
+"""The trust boundary is a folder boundary, and a wrong import fails CI (docs/architecture.md).
+
+The contracts live in pyproject.toml (`lint-imports`, run by the lint session); these tests
+show that they bind, and tie the sandbox to the files a jailed worker can read.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+
+from lenet_course.grading.jail.paths import RUNTIME_FILES
+from lenet_course.kit import kit_root
+
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _module(path: str) -> str:
+    dotted = "lenet_course." + path.removesuffix(".py").replace("/", ".")
+    return dotted.removesuffix(".__init__")
+
+
+def test_the_sandbox_imports_only_files_a_jailed_worker_can_read():
+    graph = grimp.build_graph("lenet_course")
+    needed = graph.find_upstream_modules("lenet_course.grading.sandbox", as_package=True)
+    sandbox = {m for m in graph.modules if m.startswith("lenet_course.grading.sandbox")}
+    readable = {_module(f) for f in RUNTIME_FILES}
+    missing = sorted((needed | sandbox) - readable - {"lenet_course.grading.sandbox"})
+    assert not missing, (
+        f"the sandbox needs {missing}, which a jailed worker cannot read: add the file to "
+        "RUNTIME_FILES (grading/jail/paths.py) only if it answers no exercise, else move the "
+        "code the worker needs into the sandbox"
+    )
+
+
+def _lint_copy(tmp_path: Path, module: str, line: str) -> subprocess.CompletedProcess:
+    """``lint-imports`` on a copy of the package with ``line`` added to ``module``."""
+    root = kit_root()
+    shutil.copytree(root / "lenet_course", tmp_path / "lenet_course",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copy(root / "pyproject.toml", tmp_path / "pyproject.toml")
+    target = tmp_path / "lenet_course" / module
+    target.write_text(target.read_text() + f"\n{line}\n")
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+
+
+def test_the_import_contracts_hold_on_the_kit():
+    done = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=kit_root(),
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        ("grading/sandbox/probes.py", "from lenet_course.grading.judge import spec", "Layers"),
+        ("grading/sandbox/worker.py", "import lenet_course.grading.classroom.roster", "Layers"),
+        ("grading/jail/client.py", "from lenet_course.grading.judge import catalog", "Layers"),
+        ("grading/judge/runner.py", "from lenet_course.targets import load", "never imports"),
+        ("grading/classroom/roster.py", "from lenet_course.grading.classroom import gradebook",
+         "No circles"),
+        ("grading/judge/reports.py", "from lenet_course.grading.sandbox import protocol", None),
+    ],
+    ids=["sandbox-imports-judge", "sandbox-imports-classroom", "jail-imports-judge",
+         "judge-imports-a-submission-loader", "a-circle-in-the-classroom",
+         "judge-imports-the-protocol-below-it"],
+)  # fmt: skip
+def test_an_import_across_the_boundary_breaks_a_contract(tmp_path, module, line, broken):
+    done = _lint_copy(tmp_path, module, line)
+    if broken is None:  # a control: an import down the layers is allowed
+        assert done.returncode == 0, done.stdout[-2000:]
+        return
+    assert done.returncode != 0, f"`{line}` in {module} broke no contract:\n{done.stdout[-1500:]}"
+    kept_or_broken = [ln for ln in done.stdout.splitlines() if "BROKEN" in ln or broken in ln]
+    assert any(broken in ln for ln in kept_or_broken), done.stdout[-2000:]
+
+
+def test_every_path_the_architecture_page_names_exists():
+    page = (kit_root() / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:lenet_course|tests|solutions|docs)/[\w/.]*)`", page))
+    named |= set(re.findall(r"^ \w+ +(lenet_course/[\w/.]+)", page, flags=re.M))
+    named = {n for n in named if "NAME" not in n}
+    assert len(named) > 15, f"the page should name the kit's folders and files; found {named}"
+    missing = sorted(n for n in named if not (kit_root() / n).exists())
+    assert not missing, f"docs/architecture.md names paths that do not exist: {missing}"
