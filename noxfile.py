@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,6 +32,23 @@ def tests(session: nox.Session) -> None:
 def validation(session: nox.Session) -> None:
     """The slow whole-kit checks CI also runs: mutants, seeds, full grades, notebooks, release."""
     session.run("python", "-m", "pytest", "-m", "validation", *session.posargs)
+
+
+@nox.session(default=False)
+def slurm(session: nox.Session) -> None:
+    """grade-all on a real Slurm cluster (start one: `scripts/slurm_local.sh start`, as root)."""
+    check = subprocess.run(
+        ["bash", "scripts/slurm_local.sh", "check"], capture_output=True, text=True
+    )
+    if check.returncode != 0:
+        why = check.stderr.strip() or f"scripts/slurm_local.sh check exited {check.returncode}"
+        if os.environ.get("LENET_REQUIRE_SLURM") == "1":
+            session.error(f"LENET_REQUIRE_SLURM=1 but {why}")
+        session.skip(why)
+    session.run(
+        "python", "-m", "pytest", "tests/slurm", "-m", "slurm", "-o", "log_cli=true",
+        "--log-cli-level=INFO", *session.posargs,
+    )  # fmt: skip
 
 
 @nox.session

@@ -12,8 +12,14 @@ import matplotlib.image
 import pytest
 
 from lenet_course.errors import UserError
+from lenet_course.grading.classroom import cluster
 from lenet_course.grading.classroom.classreport import write_class_report
-from lenet_course.grading.classroom.cluster import ClusterConfig, make_executor
+from lenet_course.grading.classroom.cluster import (
+    ClusterConfig,
+    failure_reason,
+    make_executor,
+    poll_delays,
+)
 from lenet_course.grading.classroom.gradebook import grade_all
 from lenet_course.kit import kit_root
 from tests.grading.conftest import FAST_MAX, SMALL, make_submission
@@ -59,7 +65,7 @@ def test_local_executor_grades_a_class_and_a_rerun_skips_everyone(tmp_path):
 
 
 @pytest.mark.validation
-def test_slurm_array_carries_the_resources_and_is_collected_by_a_later_run(tmp_path):
+def test_slurm_array_carries_the_resources_and_is_collected_by_a_later_run(tmp_path, monkeypatch):
     from submitit.core import submission
     from submitit.core.test_core import MockedSubprocess
     from submitit.slurm.slurm import SlurmJob
@@ -76,6 +82,7 @@ def test_slurm_array_carries_the_resources_and_is_collected_by_a_later_run(tmp_p
     try:
         with mock.context():
             executor = make_executor(config, logs)
+            monkeypatch.setattr(cluster, "check_slurm", lambda config: None)  # no real sinfo
             first = grade_all(
                 folder, out, SMALL, full=False, executor=executor, wait=False, data_root=mnist
             )
@@ -154,6 +161,7 @@ def test_class_report_draws_the_scores_and_pass_rates_and_lists_who_needs_a_look
         (["--executor", "local", "--no-wait"], "--no-wait needs --executor slurm"),
         (["--executor", "slurm", "--sbatch", "qos"], "write NAME=VALUE"),
         (["--student", "nobody"], "no student folder named nobody"),
+        (["--executor", "slurm", "--time-min", "0"], "--time-min 0: must be at least 1"),
     ],
 )
 def test_grade_all_refuses_contradictory_cluster_flags_with_a_message(flags, says, tmp_path):
@@ -167,3 +175,128 @@ def test_grade_all_refuses_contradictory_cluster_flags_with_a_message(flags, say
     )  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
     assert says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_time_limit_warning_comes_a_quarter_of_the_limit_before_it_at_most_90_s():
+    # submitit's fixed 90 s warning came before a 1-minute job started: every job failed.
+    assert [ClusterConfig(time_min=m).signal_delay_s for m in (1, 2, 3, 6, 20)] == [
+        15, 30, 45, 90, 90
+    ]  # fmt: skip
+    with pytest.raises(UserError, match="--time-min 0: must be at least 1"):
+        ClusterConfig(time_min=0)
+    with pytest.raises(UserError, match="--max-running 0"):
+        ClusterConfig(max_running=0)
+
+
+def test_polling_starts_at_a_second_and_backs_off_to_the_cap():
+    slurm = poll_delays("slurm")
+    delays = [next(slurm) for _ in range(10)]
+    assert delays[0] == 1.0 and delays == sorted(delays) and delays[-1] == 15.0, delays
+    local = poll_delays("local")
+    assert [next(local) for _ in range(3)] == [1.0, 1.0, 1.0]
+
+
+class _Job:
+    """A job that is done after ``polls`` looks."""
+
+    def __init__(self, task, polls):
+        self.task, self.polls, self.job_id = task, polls, f"1_{task}"
+
+    def done(self):
+        self.polls -= 1
+        return self.polls < 0
+
+    def result(self):
+        return self.task
+
+    paths = None
+
+
+def test_the_wait_backs_off_and_no_sleep_follows_the_last_job(monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(cluster.time, "sleep", sleeps.append)
+    monkeypatch.setitem(cluster.POLL_MAX_SECONDS, "local", 15.0)  # Slurm's cap, to see it grow
+    executor = type("Executor", (), {})()
+    executor.lenet_config = ClusterConfig(kind="local", max_running=2)
+    polls = {"a": 4, "b": 1}  # b is done at the second look, a at the fifth
+    executor.submit = lambda fn, task: _Job(task, polls[task])
+    results = []
+    cluster.run_jobs(executor, None, ["a", "b"], wait=True, on_result=results.append,
+                     on_status=None)  # fmt: skip
+    assert sorted(results) == ["a", "b"]
+    # 1 s, then b is done (no wait, and back to 1 s), 1 s, 1.5 s, then a is done: no wait.
+    assert sleeps == [1.0, 1.0, 1.5], "a wait after the last job, or no backoff between looks"
+
+
+TRACE = """Job (task=1) failed during processing with trace:
+----------------------
+Traceback (most recent call last):
+  File "grade.py", line 3, in grade_one
+ValueError: the kit broke
+----------------------
+You can check full logs with 'job.stderr(1)' and 'job.stdout(1)'or at paths:
+  - /grades/.submitit/5_1_0_log.err
+  - /grades/.submitit/5_1_0_log.out"""
+
+
+@pytest.mark.parametrize(
+    "exc, state, says",
+    [
+        (None, "CANCELLED by 0", "cancelled (scancel, or the cluster's administrators)"),
+        (None, "TIMEOUT", "killed at its time limit (--time-min 20)"),
+        (None, "OUT_OF_MEMORY", "killed for using more memory than --mem-gb 3"),
+        (RuntimeError("Job not requeued because: timed-out and not checkpointable."), "FAILED",
+         "killed at its time limit (--time-min 20)"),
+        (RuntimeError(TRACE), "FAILED", "failed: ValueError: the kit broke"),
+        (RuntimeError("Job 5_1 (task: 0) with path /x/5_1_0_result.pkl\nhas not produced any "
+                      "output (state: FAILED)\nError stream produced:\n----\nsrun: error: "
+                      "python3: No such file or directory"), "FAILED",
+         "ended without a result (Slurm state FAILED): srun: error: python3: No such file"),
+    ],
+)  # fmt: skip
+def test_a_failed_job_says_why_in_a_few_words(exc, state, says):
+    assert failure_reason(exc, state, ClusterConfig()).startswith(says)
+
+
+def _answers(**said):
+    """Stand-ins for Slurm's commands: name -> (exit code, stdout, stderr)."""
+
+    def run(*args):
+        code, out, err = said[args[0]]
+        return cluster.subprocess.CompletedProcess(args, code, out, err)
+
+    return run
+
+
+def test_the_cluster_is_checked_before_anything_is_submitted(monkeypatch):
+    monkeypatch.setattr(cluster.shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="sbatch is not on PATH here.*login node"):
+        cluster.check_slurm(ClusterConfig())
+    monkeypatch.setattr(cluster.shutil, "which", lambda name: f"/usr/bin/{name}")
+    off = "sacct: error: Slurm accounting storage is disabled"
+    monkeypatch.setattr(cluster, "_slurm_command", _answers(sacct=(1, "", off)))
+    with pytest.raises(UserError, match="accounting does not answer.*storage is disabled"):
+        cluster.check_slurm(ClusterConfig())
+    monkeypatch.setattr(
+        cluster, "_slurm_command",
+        _answers(sacct=(0, "", ""), sinfo=(0, "teach\ngpu\n", ""), sacctmgr=(0, "cs101\n", "")),
+    )  # fmt: skip
+    cluster.check_slurm(ClusterConfig(partition="teach", account="cs101"))
+    with pytest.raises(UserError, match=r"--partition nosuch: .*gpu, teach.*`sinfo -s`"):
+        cluster.check_slurm(ClusterConfig(partition="nosuch"))
+    with pytest.raises(UserError, match=r"--account cs999: .*cs101.*sacctmgr"):
+        cluster.check_slurm(ClusterConfig(account="cs999"))
+
+
+def test_squeue_says_which_tasks_are_still_queued_or_running(monkeypatch):
+    listing = "5_0|COMPLETED\n5_1|RUNNING\n5_2|PENDING\n6|CANCELLED\n"
+    monkeypatch.setattr(cluster, "_slurm_command", _answers(squeue=(0, listing, "")))
+    assert cluster.queued(["5_0", "5_2", "6"]) == {"5_1", "5_2"}
+    gone = "slurm_load_jobs error: Invalid job id specified"
+    monkeypatch.setattr(cluster, "_slurm_command", _answers(squeue=(1, "", gone)))
+    assert cluster.queued(["5_0"]) == set(), "an array purged from the queue has nothing queued"
+    monkeypatch.setattr(cluster, "_slurm_command", _answers(squeue=(1, "", "timed out")))
+    assert cluster.queued(["5_0"]) is None, "squeue not answering says nothing"
+    monkeypatch.setattr(cluster.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(
+        FileNotFoundError("squeue")))  # fmt: skip
+    assert cluster.queued(["5_0"]) is None, "no squeue here says nothing either"

@@ -155,11 +155,17 @@ def grade_all(
             continue
         job = pending.get(sub.name)
         if job and job.get("fingerprint") == fp and executor is not None and not force:
-            from lenet_course.grading.classroom.cluster import job_running
+            from lenet_course.grading.classroom.cluster import ended_job_status, job_running
 
             if job_running(executor, job["job"]):
                 finish(Outcome(sub.name, f"pending (job {job['job']})"))
                 continue
+            if not (previous and previous["fingerprint"] == fp):  # the job left no report:
+                # say why, once (pending.json forgets it); the next run submits it again
+                status = ended_job_status(executor, job["job"])
+                if status.startswith("error"):
+                    finish(Outcome(sub.name, f"{status} (run again to resubmit)"))
+                    continue
         root = None if data_root is None else str(data_root)
         tasks.append(Task(str(sub), str(out), limits, full, root))
         prints[str(sub)] = fp
