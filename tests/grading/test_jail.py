@@ -253,17 +253,21 @@ def escape_seconds(tmp_path: Path) -> str:
     return f"600.{zlib.crc32(str(tmp_path).encode()) % 10**6:06d}"
 
 
-def _survivors(tmp_path: Path) -> list[int]:
-    """Live processes of this test's escapee, whatever their uid."""
-    mark = escape_seconds(tmp_path).encode()
+def survivors(mark: str) -> list[int]:
+    """Live processes whose command line holds ``mark``, whatever their uid."""
     found = []
     for pid, _ in client.live_processes():
         try:
-            if mark in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if mark.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                 found.append(pid)
         except OSError:
             continue
     return found
+
+
+def _survivors(tmp_path: Path) -> list[int]:
+    """Live processes of this test's escapee."""
+    return survivors(escape_seconds(tmp_path))
 
 
 def _require(chosen: str) -> None:

@@ -143,9 +143,8 @@ def _children() -> dict[int, list[int]]:
 
 
 def _kill_tree(pid: int) -> None:
-    """Stop the worker ``pid``, then SIGKILL its descendants until none is left. The worker
-    made itself their child subreaper before any submitted code ran (and its seccomp filter
-    refuses to undo that), so a double fork or ``setsid`` re-parents to it, not to init."""
+    """Stop the worker's reaper ``pid`` (:mod:`.reaper`), then SIGKILL its descendants until
+    none is left: a double fork or ``setsid`` re-parents to the reaper, not to init."""
     try:
         os.kill(pid, signal.SIGSTOP)  # no new children while its tree is walked
     except OSError:
@@ -215,7 +214,7 @@ class Worker:
 
     def _reaps(self) -> bool:
         """Whether the worker runs as the grader's own uid outside a PID namespace, so that
-        what it starts is found as its descendants (it is their subreaper), not by uid."""
+        what it starts is found as the descendants of its reaper (:mod:`.reaper`), not by uid."""
         return self.level in ("landlock", "none") and not levels._is_root()
 
     def _config(self, submission: str, confine: dict | None = None) -> str:
@@ -231,7 +230,7 @@ class Worker:
             "standin": self.standin,
             "threads": self.limits.threads,
             "landlock": confine,
-            "reaper": self._reaps(),
+            "shared_uid": self._reaps(),
             "limits": {
                 "memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                 "file_mb": self.limits.file_mb, "processes": self.limits.processes,
@@ -242,6 +241,8 @@ class Worker:
         # -I (isolated) where the jail matters; a student's own check keeps their user site.
         isolated = ["-I"] if self.level != "none" else []
         python = [sys.executable, *isolated, "-m", "lenet_course.grading.sandbox.worker"]
+        if self._reaps():  # a parent that outlives the worker and adopts all it starts
+            python = [sys.executable, "-I", "-m", "lenet_course.grading.jail.reaper", *python]
         root = levels._is_root()
         uid = str(UID_BASE + secrets.randbelow(800_000)) if root else str(os.getuid())
         self.uid = int(uid)
@@ -345,7 +346,7 @@ class Worker:
         if proc is None:
             return
         if self._reaps():
-            _kill_tree(proc.pid)  # before the worker, the reaper of its orphans, is gone
+            _kill_tree(proc.pid)  # before the reaper of its orphans is gone
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

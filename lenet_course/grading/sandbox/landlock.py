@@ -55,12 +55,11 @@ READ = EXECUTE | READ_FILE | READ_DIR
 
 _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 38, 22, 2
 
-# seccomp: (AUDIT_ARCH, socket, io_uring_setup, prctl) per machine.
+# seccomp: (AUDIT_ARCH, socket, io_uring_setup) per machine.
 _ARCHES = {
-    "x86_64": (0xC000003E, 41, 425, 157),
-    "aarch64": (0xC00000B7, 198, 425, 167),
+    "x86_64": (0xC000003E, 41, 425),
+    "aarch64": (0xC00000B7, 198, 425),
 }
-_PR_SET_CHILD_SUBREAPER = 36
 _X32_SYSCALL_BIT = 0x40000000
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -133,9 +132,8 @@ def _add_path(ruleset: int, path: str, allowed: int, handled: int) -> None:
 
 def _seccomp_program() -> bytes:
     """BPF: on a foreign ABI (i386's int 0x80, x32) refuse every call; refuse
-    ``io_uring_setup`` and ``prctl(PR_SET_CHILD_SUBREAPER)`` (the worker stays the reaper of
-    all it starts); allow ``socket`` only for ``AF_UNIX``; allow everything else."""
-    arch, socket_nr, uring_nr, prctl_nr = _ARCHES[platform.machine()]
+    ``io_uring_setup``; allow ``socket`` only for ``AF_UNIX``; allow everything else."""
+    arch, socket_nr, uring_nr = _ARCHES[platform.machine()]
     ld_abs_w, jeq_k, jge_k, ret_k = 0x20, 0x15, 0x35, 0x06
     allow = 0x7FFF0000
     deny_eafnosupport = 0x00050000 | errno.EAFNOSUPPORT
@@ -151,17 +149,12 @@ def _seccomp_program() -> bytes:
         (ret_k, 0, 0, deny_enosys),  # 5
         (jeq_k, 0, 1, uring_nr),  # 6: io_uring_setup?
         (ret_k, 0, 0, deny_eperm),  # 7
-        (jeq_k, 0, 4, prctl_nr),  # 8: prctl? else go to 13
-        (ld_abs_w, 0, 0, 16),  # 9: A = low 32 bits of args[0], the option
-        (jeq_k, 0, 1, _PR_SET_CHILD_SUBREAPER),  # 10
-        (ret_k, 0, 0, deny_eperm),  # 11: the reaper stays
-        (ret_k, 0, 0, allow),  # 12: any other prctl
-        (jeq_k, 1, 0, socket_nr),  # 13: socket? go to 15
-        (ret_k, 0, 0, allow),  # 14: any other call
-        (ld_abs_w, 0, 0, 16),  # 15: A = low 32 bits of args[0], the family
-        (jeq_k, 0, 1, af_unix),  # 16
-        (ret_k, 0, 0, allow),  # 17: AF_UNIX
-        (ret_k, 0, 0, deny_eafnosupport),  # 18: every other family
+        (jeq_k, 1, 0, socket_nr),  # 8: socket? go to 10
+        (ret_k, 0, 0, allow),  # 9: any other call
+        (ld_abs_w, 0, 0, 16),  # 10: A = low 32 bits of args[0], the family
+        (jeq_k, 0, 1, af_unix),  # 11
+        (ret_k, 0, 0, allow),  # 12: AF_UNIX
+        (ret_k, 0, 0, deny_eafnosupport),  # 13: every other family
     ]
     return b"".join(struct.pack("=HBBI", *ins) for ins in program)
 
@@ -176,14 +169,6 @@ def _install_seccomp() -> None:
     if _prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, prog) != 0:
         err = ctypes.get_errno()
         raise LandlockError(err, f"seccomp filter refused: {os.strerror(err)}")
-
-
-def become_reaper() -> None:
-    """Make this process the child subreaper of all it starts: an orphan of its tree (a
-    double fork, a ``setsid``) re-parents to it, where the judge finds and kills it."""
-    if _prctl(_PR_SET_CHILD_SUBREAPER, 1) != 0:
-        err = ctypes.get_errno()
-        raise LandlockError(err, f"PR_SET_CHILD_SUBREAPER refused: {os.strerror(err)}")
 
 
 def confine(*, read=(), list_only=(), files=(), write=()) -> int:
