@@ -2,8 +2,8 @@
 
 `nox -s image` builds the image and `nox -s image_test` runs this file (marker ``image``;
 never collected by the README's test command). Each line is taken word for word from the
-README's "GPU validation and Docker" block, with three stated substitutions: ``docker`` is
-the engine found ($LENET_ENGINE), ``--gpus all`` is dropped (the CPU stands in for the GPU,
+README's "GPU validation and Docker" block, with stated substitutions: ``docker`` is the
+engine found ($LENET_ENGINE), the image is $LENET_IMAGE (default lenet-course), ``--gpus all`` is dropped (the CPU stands in for the GPU,
 so validate gets ``--allow-cpu --epochs 1``), and ``"$(id -u):$(id -g)"`` is a non-root uid
 (:data:`HOST_USER`) that owns the mounted folders, as an instructor's own uid would (CI runs
 as root, where that expression would give 0).
@@ -67,6 +67,7 @@ def run_line(line: str, workdir: Path, *, extra: tuple[str, ...] = (), timeout: 
     argv = shlex.split(text)
     assert argv[:2] == ["docker", "run"], line
     argv[0] = ENGINE
+    argv[argv.index("lenet-course")] = IMAGE  # the first bare `lenet-course` is the image
     while "--gpus" in argv:  # the CPU stands in for the GPU
         i = argv.index("--gpus")
         del argv[i : i + 2]
