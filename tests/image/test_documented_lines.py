@@ -168,9 +168,9 @@ def test_a_hostile_submission_at_each_level(kind, tmp_path):
         ex = t["name"].split(":")[0]
         scores[ex] = scores.get(ex, 0) + t["score"]
     assert scores["ex2_log_softmax"] == 0, f"a hang must cost its tests: {results['output']}"
-    assert scores["ex4_kernels"] == 20, f"the rest is graded as usual: {results['output']}"
     if HIDES_FILES[level]:
         assert scores["ex1_lenet"] == 0 and scores["ex3_train"] == 0, results["output"]
+        assert scores["ex4_kernels"] == 20, f"the rest is graded as usual: {results['output']}"
     else:  # no jail: the borrowed files are in reach, and the report says there is no jail
         assert "isolation: none" in results["output"], results["output"]
 
