@@ -1,8 +1,15 @@
-"""Which edition of the kit this is: the instructors' kit, or a student release.
+"""Which edition of the kit this is: the instructors' kit, a student release, or the
+Gradescope bundle.
 
-``lenet-course release student`` rewrites this file in the release it writes; the CLI
-offers a student release only the commands it has the code for (``check`` and ``data``).
+``lenet-course release student`` and ``lenet-course export gradescope`` rewrite this file in
+what they write; the CLI of an edition other than the kit offers only the commands it has
+the code for (:data:`COMMANDS`), so no command it offers imports a module it left out.
 """
 
 EDITION = "kit"
-STUDENT_COMMANDS = ("check", "data")
+# The commands each edition that ships part of the kit offers; the kit offers them all.
+COMMANDS = {
+    "student": ("check", "data"),  # lenet_course.release.STUDENT_MODULES
+    "bundle": ("grade", "check", "data"),  # the same modules: lenet_course.grading.export
+}
+STUDENT_COMMANDS = COMMANDS["student"]

@@ -23,7 +23,8 @@ from lenet_course.kit import EXERCISES, kit_root
 # The kit code a student release ships: what `check` (the grader, its jail and its reports),
 # `data` and the notebooks import. None of it answers an exercise; `leaks` checks that.
 STUDENT_MODULES = (
-    "__init__.py", "cli.py", "config.py", "data.py", "edition.py", "errors.py", "files.py",
+    "__init__.py", "cli/__init__.py", "cli/flags.py", "cli/grader.py", "cli/instructor.py",
+    "cli/student.py", "config.py", "data.py", "edition.py", "errors.py", "files.py",
     "kit.py", "metrics.py", "notebook.py", "runtime.py", "targets.py", "views.py",
     "grading/__init__.py", "grading/blame.py",
     "grading/sandbox/__init__.py", "grading/sandbox/landlock.py", "grading/sandbox/probes.py",

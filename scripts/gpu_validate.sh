@@ -9,6 +9,11 @@
 #   2. the GPU unit tests      (tests/unit/test_gpu.py)
 #   3. lenet-course train --cuda-graph   (the lecture, 10 epochs, through the CUDA graph)
 #   4. lenet-course bench --json         (DataLoader vs tensor path)
+#   5. optional, the image: where docker (with the NVIDIA container toolkit: --gpus all) or
+#      podman (with its CDI spec: --device nvidia.com/gpu=all) is here, load IMAGE_TAR (a
+#      `docker save` of the image) if given, else build the image, and run its default
+#      command (nox -s validate) on the GPU. Where neither is here it says so and goes on;
+#      SKIP_IMAGE=1 skips it.
 # and exits non-zero if any of them failed. As root without a usable bubblewrap, the grading
 # in step 1 runs at the jail's weaker level, and its report says which.
 # ALLOW_CPU=1 rehearses the same steps on a machine without a GPU (1 epoch each).
@@ -56,6 +61,32 @@ step gpu-unit-tests "$PY" -m pytest tests/unit/test_gpu.py -q -rs -p no:cachepro
 step train-cuda-graph "$PY" -m lenet_course.cli train --cuda-graph --out "$OUT/train-cuda-graph" \
     "${TRAIN_FLAGS[@]}"
 step bench sh -c "\"$PY\" -m lenet_course.cli bench --json > \"$OUT/bench.json\""
+
+image_step() {  # the image's default command on this GPU, where an engine can give it one
+    local engine="" gpu=()
+    if command -v docker >/dev/null 2>&1 && docker info 2>/dev/null | grep -qi nvidia; then
+        engine=docker; gpu=(--gpus all)
+    elif command -v podman >/dev/null 2>&1 && command -v nvidia-ctk >/dev/null 2>&1 \
+        && nvidia-ctk cdi list 2>/dev/null | grep -q "nvidia.com/gpu=all"; then
+        engine=podman; gpu=(--device nvidia.com/gpu=all)
+    fi
+    if [ -z "$engine" ]; then
+        echo "== image: skipped: no docker with the NVIDIA runtime and no podman with an NVIDIA" \
+             "CDI spec here (install the NVIDIA container toolkit to run it)"
+        return
+    fi
+    if [ -n "${IMAGE_TAR:-}" ]; then
+        step image-load "$engine" load -i "$IMAGE_TAR"
+    else
+        step image-build "$engine" build -t lenet-course .
+    fi
+    mkdir -p "$OUT/image-validation"
+    step image-validate "$engine" run --rm "${gpu[@]}" --network none --user "$(id -u):$(id -g)" \
+        -v "$(cd "$OUT/image-validation" && pwd):/opt/lenet-course/validation" lenet-course
+}
+if [ "${SKIP_IMAGE:-0}" != 1 ] && [ "${ALLOW_CPU:-0}" != 1 ]; then
+    image_step
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "gpu_validate: FAILED: ${failed[*]} (logs in $OUT)" >&2

@@ -15,7 +15,7 @@ import sys
 
 from lenet_course import views
 from lenet_course.cli import grader, instructor, student
-from lenet_course.edition import EDITION, STUDENT_COMMANDS
+from lenet_course.edition import COMMANDS, EDITION
 from lenet_course.errors import UserError
 
 log = logging.getLogger("lenet_course")
@@ -29,10 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show library log messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    student_edition = EDITION == "student"
+    offered = COMMANDS.get(EDITION)  # None: the kit offers every command
 
     def command(name: str, **kw) -> argparse.ArgumentParser:
-        if student_edition and name not in STUDENT_COMMANDS:  # its code is not in a student release
+        if offered is not None and name not in offered:  # its code is not in this edition
             return argparse.ArgumentParser(add_help=False)
         return sub.add_parser(name, **kw)
 

@@ -113,7 +113,7 @@ def _screen_from(args: argparse.Namespace):
 
 
 def _add_screen_flags(p: argparse.ArgumentParser) -> None:
-    if EDITION == "student":  # no class grading, and no similarity module, in a release
+    if EDITION != "kit":  # no class grading, and no similarity module, in a release or bundle
         return
     from lenet_course.grading.classroom.similarity import ScreenConfig
 

@@ -63,3 +63,26 @@ def test_the_bundle_imports_its_grader_and_collects_its_tests_from_its_own_files
     run = subprocess.run([sys.executable, "-I", "-c", code, str(tree)], cwd=tree,
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+def test_every_command_the_bundle_offers_starts_from_its_own_files(bundle):
+    """The bundle's CLI offers what it has the code for (edition ``bundle``), and each such
+    command parses with only the bundle on the path: none imports a module it left out
+    (grade once crashed on the similarity screen's flags). tests/grading/test_bundle_run.py
+    runs run_autograder itself from a venv of the bundle alone."""
+    from lenet_course.edition import COMMANDS
+
+    _, tree = bundle
+    for command in COMMANDS["bundle"]:
+        code = (
+            "import sys; sys.path[:0] = [sys.argv[1]]; from lenet_course import cli;"
+            "assert cli.__file__.startswith(sys.argv[1]), cli.__file__;"
+            "from lenet_course.edition import EDITION; assert EDITION == 'bundle', EDITION;"
+            "sys.exit(cli.main([sys.argv[2], '--help']))"
+        )
+        run = subprocess.run([sys.executable, "-I", "-c", code, str(tree), command], cwd=tree,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert run.returncode == 0 and "usage:" in run.stdout, run.stderr[-2000:]
+    run = subprocess.run([sys.executable, "-I", "-c", code, str(tree), "similarity"], cwd=tree,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 2 and "invalid choice" in run.stderr, run.stderr[-2000:]

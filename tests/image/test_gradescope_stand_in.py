@@ -1,0 +1,118 @@
+"""The Gradescope bundle on a base like Gradescope's: its setup.sh, apt-get step included, in a
+container, then its run_autograder there on the solutions, the stubs and a submission that
+reads the kit's files.
+
+Gradescope's base is Ubuntu 22.04 with Python 3.10 ($LENET_GRADESCOPE_BASE, which ``nox -s
+image_test`` sets); where no registry answers, the Debian bookworm stand-in that ``nox -s
+image`` makes with mmdebstrap (Python 3.11) stands in for it. Gradescope's layout is one
+folder, ``/autograder`` (the zip in ``source/``), here a host folder mounted there, so the
+venv that setup.sh writes is there for the runs that follow. The host's pip configuration
+and the local folders it names are mounted read-only at their own paths for setup.sh's pip
+(never into an image).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lenet_course import export
+from lenet_course.kit import EXERCISES, kit_root
+from tests.image.test_documented_lines import ENGINE
+
+pytestmark = pytest.mark.image
+
+BASE = os.environ.get("LENET_GRADESCOPE_BASE", "")
+
+
+def _pip_mounts() -> list[str]:
+    """-v for the host's pip configuration files and the local folders they name, and -e
+    for its PIP_* variables."""
+    args = []
+    debug = subprocess.run([sys.executable, "-m", "pip", "config", "debug"],
+                           capture_output=True, text=True).stdout  # fmt: skip
+    for path in re.findall(r"^\s+(/\S+), exists: True", debug, re.M):
+        args += ["-v", f"{path}:{path.replace(str(Path.home()), '/root')}:ro"]
+    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"],
+                            capture_output=True, text=True).stdout  # fmt: skip
+    for value in re.findall(r"=\s*'?([^'\n]+)'?", listed):
+        for item in value.split():
+            path = item.removeprefix("file://").rstrip("/")
+            if path.startswith("/") and os.path.exists(path):
+                top = os.path.dirname(path) if item.startswith("file://") else path
+                args += ["-v", f"{top}:{top}:ro"]
+    mounts = list(
+        dict.fromkeys(zip(args[::2], args[1::2], strict=True))
+    )  # a path named twice: one mount
+    env = [("-e", f"{k}={v}") for k, v in os.environ.items() if k.startswith("PIP_")]
+    return [a for pair in mounts + env for a in pair]
+
+
+@pytest.fixture(scope="module")
+def autograder():
+    if not BASE:
+        pytest.skip(
+            "set LENET_GRADESCOPE_BASE to a base like Gradescope's (nox -s image_test does)"
+        )
+    root = Path(tempfile.mkdtemp(prefix="lenet-gs-stand-in-"))
+    root.chmod(0o755)
+    try:
+        with zipfile.ZipFile(export.build_bundle(root / "autograder.zip")) as zf:
+            zf.extractall(root / "source")
+        (root / "autograder.zip").unlink()
+        for script in ("setup.sh", "run_autograder"):
+            (root / "source" / script).chmod(0o755)
+        shutil.copytree(Path(os.environ["LENET_DATA"]) / "MNIST", root / "mnist" / "MNIST")
+        base = subprocess.run([ENGINE, "image", "inspect", "--format", "{{.Id}}", BASE],
+                              capture_output=True, text=True)  # fmt: skip
+        if base.returncode != 0:
+            pytest.skip(f"{BASE} is not in {ENGINE}'s store: run nox -s image first")
+        setup = subprocess.run(
+            [ENGINE, "run", "--rm", "-v", f"{root}:/autograder", *_pip_mounts(), BASE,
+             "bash", "/autograder/source/setup.sh"],
+            capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_autograder(root: Path, files: dict[str, str], *extra: str) -> dict:
+    sub = root / "submission"
+    shutil.rmtree(sub, ignore_errors=True)
+    sub.mkdir()
+    for name, text in files.items():
+        (sub / f"{name}.py").write_text(text)
+    (root / "results" / "results.json").unlink(missing_ok=True)
+    done = subprocess.run(
+        [ENGINE, "run", "--rm", "--network", "none", "-v", f"{root}:/autograder", BASE,
+         "/autograder/source/run_autograder", *extra],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    results = root / "results" / "results.json"
+    assert results.is_file(), (done.stdout + done.stderr)[-3000:]
+    print(re.search(r"isolation: \w+", done.stdout + done.stderr))
+    return json.loads(results.read_text())
+
+
+def test_setup_and_run_autograder_on_the_stand_in(autograder):
+    sols = {e: (kit_root() / "solutions" / f"{e}.py").read_text() for e in EXERCISES}
+    # --fast (the fast tier, 92 points), to keep CI's image part short: full marks from the
+    # bundle alone are tests/grading/test_bundle_run.py's, in nox -s validation
+    assert run_autograder(autograder, sols, "--fast")["score"] == 92
+    stubs = {e: (kit_root() / "exercises" / f"{e}.py").read_text() for e in EXERCISES}
+    assert run_autograder(autograder, stubs)["score"] == 0
+    reads = {
+        e: f"exec(open('/autograder/source/tests/graded/test_{e}.py').read())\n" for e in EXERCISES
+    }
+    assert run_autograder(autograder, reads)["score"] == 0
