@@ -27,6 +27,7 @@ from lenet_course.grading.jail.bwrap import _DROP, _bwrap_args, nvidia_devices
 from lenet_course.grading.jail.levels import ENV_VAR, UID_BASE
 from lenet_course.grading.jail.limits import WorkerLimits
 from lenet_course.grading.jail.paths import _closed_folder, _package_dir, landlock_rules
+from lenet_course.grading.jail.reaper import descendants
 from lenet_course.grading.sandbox import protocol
 
 log = logging.getLogger(__name__)
@@ -129,19 +130,6 @@ def live_processes() -> collections.abc.Iterator[tuple[int, int]]:
             continue
 
 
-def _children() -> dict[int, list[int]]:
-    """Each live process's children, from /proc (``ppid`` is the fourth field of stat)."""
-    tree: dict[int, list[int]] = collections.defaultdict(list)
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat_file.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] not in ("Z", "X"):
-            tree[int(fields[1])].append(int(stat_file.parent.name))
-    return tree
-
-
 def _kill_tree(pid: int) -> None:
     """Stop the worker's reaper ``pid`` (:mod:`.reaper`), then SIGKILL its descendants until
     none is left: a double fork or ``setsid`` re-parents to the reaper, not to init."""
@@ -150,12 +138,7 @@ def _kill_tree(pid: int) -> None:
     except OSError:
         return
     for _ in range(50):
-        tree = _children()
-        found, todo = [], list(tree.get(pid, []))
-        while todo:
-            child = todo.pop()
-            found.append(child)
-            todo += tree.get(child, [])
+        found = descendants(pid)
         if not found:
             return
         for child in found:

@@ -21,7 +21,7 @@ import time
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def _descendants(root: int) -> list[int]:
+def descendants(root: int) -> list[int]:
     """Live descendants of ``root``, from the parent field of /proc/PID/stat."""
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
@@ -45,7 +45,7 @@ def _descendants(root: int) -> list[int]:
 def kill_all_under(root: int) -> None:
     """SIGKILL every descendant of ``root`` and reap its own children, until none is left."""
     for _ in range(500):
-        left = _descendants(root)
+        left = descendants(root)
         for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)
