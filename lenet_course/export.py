@@ -4,7 +4,8 @@ Like the student release (:mod:`lenet_course.release`), the bundle ships only wh
 grader needs: the kit code of :data:`~lenet_course.release.STUDENT_MODULES` (the grader, its
 jail and its reports), every graded test (the hidden ones and their judge-only helpers too)
 and the project file. The kit's own model, engine, lecture pipeline and ``solutions/`` stay
-out, and the release's scan for solution lines runs on the bundle before it is written.
+out, and the release's scan for solution lines runs on the bundle before it is written, as
+does its check that every module a shipped module imports when loaded is shipped too.
 
 Which jail the bundle gives depends on the container Gradescope runs it in: bubblewrap
 where the container allows namespaces, else Landlock where its kernel offers it (Docker's
@@ -74,10 +75,11 @@ def bundle_files() -> list[str]:
 def build_bundle(out: Path) -> Path:
     """Write ``autograder.zip``: setup.sh, run_autograder, a README and :func:`bundle_files`.
     Nothing is written if the bundle would hold a solution line."""
-    from lenet_course.release import leaks
+    from lenet_course.release import STUDENT_MODULES, check_ships_its_imports, leaks
 
     root = kit_root()
     out = Path(out)
+    check_ships_its_imports(STUDENT_MODULES, "Gradescope bundle")
     with tempfile.TemporaryDirectory(prefix="lenet-bundle-") as tmp:
         staging = Path(tmp)
         for name in bundle_files():

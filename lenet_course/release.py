@@ -31,6 +31,7 @@ STUDENT_MODULES = (
     "grading/sandbox/protocol.py", "grading/sandbox/worker.py",
     "grading/jail/__init__.py", "grading/jail/bwrap.py", "grading/jail/client.py",
     "grading/jail/levels.py", "grading/jail/limits.py", "grading/jail/paths.py",
+    "grading/jail/reaper.py",
     "grading/judge/__init__.py", "grading/judge/catalog.py", "grading/judge/plugin.py",
     "grading/judge/reports.py", "grading/judge/runner.py", "grading/judge/spec.py",
 )  # fmt: skip
@@ -44,6 +45,58 @@ IDIOMS = {
     "x = torch.flatten(x, 1)": "the ['flatten'] step of the spec interpreter the jailed "
     "worker builds its stand-in nets with (grading/sandbox/probes.py)",
 }
+
+
+def _load_time_imports(tree: ast.Module) -> set[str]:
+    """The ``lenet_course`` modules a module imports when it is loaded: its top-level imports
+    (inside ``if`` and ``try`` too), not those inside functions or under ``TYPE_CHECKING``."""
+    found: set[str] = set()
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+        todo.extend(ast.iter_child_nodes(node))
+    return {m for m in found if m == "lenet_course" or m.startswith("lenet_course.")}
+
+
+def unshipped_imports(modules: tuple[str, ...] | list[str], root: Path | None = None) -> list[str]:
+    """Each ``lenet_course`` module that one of ``modules`` (paths under ``lenet_course/``)
+    imports when loaded but that is not among them: a release or bundle that ships such a
+    module fails on its first import (``ModuleNotFoundError``), so nothing is built."""
+    package = (root or kit_root()) / "lenet_course"
+    shipped = set(modules)
+    missing = []
+    for module in modules:
+        tree = ast.parse((package / module).read_text(), filename=module)
+        for dotted in sorted(_load_time_imports(tree)):
+            rel = dotted.removeprefix("lenet_course").lstrip(".").replace(".", "/")
+            candidates = [f"{rel}.py", f"{rel}/__init__.py"] if rel else ["__init__.py"]
+            existing = [c for c in candidates if (package / c).is_file()]
+            if existing and not set(existing) & shipped:  # absent: a name, not a module
+                missing.append(f"lenet_course/{module} imports lenet_course/{existing[0]}")
+    return missing
+
+
+def check_ships_its_imports(modules: tuple[str, ...] | list[str], what: str) -> None:
+    """Stop with a :class:`UserError` before anything is written if :func:`unshipped_imports`
+    finds a module ``what`` would need but leaves out."""
+    missing = unshipped_imports(modules)
+    if missing:
+        raise UserError(
+            f"the {what} would crash on import, so nothing was written: "
+            + "; ".join(missing)
+            + ". Fix: add the module to STUDENT_MODULES in lenet_course/release.py (if it "
+            "answers no exercise), or import it inside the function that needs it."
+        )
 
 
 def strip_hidden(text: str, path: Path | str = "<string>") -> str:
@@ -205,6 +258,7 @@ def write_student_release(out: Path, *, repo_url: str | None = None,
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not force:
         raise UserError(f"{out} is not empty. Fix: choose a new folder, or pass --force.")
+    check_ships_its_imports(STUDENT_MODULES, "student release")
     root = kit_root()
     items = list(catalog())
     visible = [i for i in items if not i.get("hidden")]

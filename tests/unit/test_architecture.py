@@ -92,3 +92,26 @@ def test_every_path_the_architecture_page_names_exists():
     assert len(named) > 15, f"the page should name the kit's folders and files; found {named}"
     missing = sorted(n for n in named if not (kit_root() / n).exists())
     assert not missing, f"docs/architecture.md names paths that do not exist: {missing}"
+
+
+def test_the_release_and_the_bundle_ship_every_module_their_modules_import():
+    from lenet_course.release import STUDENT_MODULES, unshipped_imports
+
+    assert unshipped_imports(STUDENT_MODULES) == [], (
+        "the student release and the Gradescope bundle would crash on import: add the module "
+        "to STUDENT_MODULES in lenet_course/release.py"
+    )
+
+
+@pytest.mark.parametrize("left_out", ["grading/jail/reaper.py", "grading/sandbox/protocol.py"])
+def test_a_module_left_out_of_the_release_stops_the_bundle_before_it_is_written(
+    tmp_path, monkeypatch, left_out
+):
+    from lenet_course import export, release
+    from lenet_course.errors import UserError
+
+    monkeypatch.setattr(release, "STUDENT_MODULES",
+                        tuple(m for m in release.STUDENT_MODULES if m != left_out))  # fmt: skip
+    with pytest.raises(UserError, match=re.escape(f"imports lenet_course/{left_out}")):
+        export.build_bundle(tmp_path / "autograder.zip")
+    assert not (tmp_path / "autograder.zip").exists()
