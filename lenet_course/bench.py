@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
+import logging
+import platform
+import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -14,6 +18,7 @@ import torch
 from lenet_course import data
 from lenet_course.engine import (
     TrainConfig,
+    epoch_chunks,
     make_step,
     place_model,
     resolve_device,
@@ -21,6 +26,43 @@ from lenet_course.engine import (
     train_epoch,
 )
 from lenet_course.model import LeNet
+
+log = logging.getLogger(__name__)
+
+# The goals for an H200 (docs/benchmarks.md), the one place they are written: the
+# eager tensor path took 1.53 s and the CUDA graph 0.247 s per epoch there before fused Adam;
+# the graph goal is about twice the launch-latency floor (25 fused kernels of a few us, 600
+# steps). `bench --levers` reports against the same figures. Accuracy is the recipe's.
+GPU_TARGETS = {"eager_seconds": 1.0, "graph_seconds": 0.06, "accuracy": 98.5}
+
+
+def nvidia_driver() -> str:
+    """The NVIDIA driver's version as ``nvidia-smi`` reports it, or ``-`` where there is none."""
+    if not shutil.which("nvidia-smi"):
+        return "-"
+    q = subprocess.run(
+        ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    lines = q.stdout.strip().splitlines() if q.returncode == 0 else []
+    return lines[0].strip() if lines else "-"
+
+
+def environment() -> dict:
+    import torchvision
+
+    cuda = torch.cuda.is_available()
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "device": torch.cuda.get_device_name(0)
+        if cuda
+        else f"CPU ({platform.processor() or platform.machine()})",
+        "cuda": torch.version.cuda or "-",
+        "driver": nvidia_driver(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def epoch_runner(
@@ -33,8 +75,11 @@ def epoch_runner(
     torch.manual_seed(config.seed)
     model = place_model(model_factory(), device).train()
     step, _ = make_step(model, config, device, train)  # the CUDA-graph fallback as in fit()
-    for inputs, labels in itertools.islice(train, warmup_batches):
-        step(inputs.to(device), labels.to(device))
+    taken = 0
+    for _, steps in epoch_chunks(step, train, device):  # whole replays when a graph takes several
+        taken += steps
+        if taken >= warmup_batches:
+            break
     synchronize(device)
     return lambda: train_epoch(step, train, device)
 
@@ -138,3 +183,294 @@ def compare_loaders(
         flops_per_epoch=train_flops_per_epoch(config),
         peak_gflops=matmul_peak_gflops(device),
     )
+
+
+# --- The lever matrix (issue 30) ---------------------------------------------------------
+
+_LAUNCH_CALLS = frozenset({
+    "cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx",
+    "cudaGraphLaunch", "cudaMemcpyAsync", "cudaMemsetAsync",
+})  # fmt: skip
+"""The CUDA runtime and driver calls that put work on the GPU: each is one launch's host work."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One combination of levers: a name, the :class:`TrainConfig` fields it sets, and, when
+    only CUDA can run it, why (the reason a CPU run gives for skipping it)."""
+
+    name: str
+    levers: tuple[tuple[str, object], ...] = ()
+    cuda_only: str = ""
+
+    def config(self, base: TrainConfig) -> TrainConfig:
+        return dataclasses.replace(base, **dict(self.levers))
+
+
+_GRAPH = "CUDA graphs need a CUDA device (the graph path's logic runs on the CPU in the unit tests, through RerunGraphs)"  # noqa: E501
+_CUDNN = "cuDNN runs on CUDA only"
+_CL = "the CPU already trains channels-last (its eager cell)"
+LEVER_MATRIX: tuple[Cell, ...] = (
+    Cell("eager"),
+    Cell("graph (K=1, today's --cuda-graph)", (("cuda_graph", True),), _GRAPH),
+    Cell("graph K=600", (("cuda_graph", True), ("graph_steps", 600)), _GRAPH),
+    Cell("graph K=600, compiled",
+         (("cuda_graph", True), ("graph_steps", 600), ("compile", "default")), _GRAPH),
+    Cell("graph K=600, compiled, cudnn.benchmark, channels-last",
+         (("cuda_graph", True), ("graph_steps", 600), ("compile", "default"),
+          ("cudnn_benchmark", True), ("channels_last", True)), _GRAPH),
+    Cell("graph K=600, cudnn.benchmark, channels-last",
+         (("cuda_graph", True), ("graph_steps", 600), ("cudnn_benchmark", True),
+          ("channels_last", True)), _GRAPH),
+    Cell("graph K=4", (("cuda_graph", True), ("graph_steps", 4)), _GRAPH),
+    Cell("eager, compiled", (("compile", "default"),)),
+    Cell("eager, cudnn.benchmark", (("cudnn_benchmark", True),), _CUDNN),
+    Cell("eager, channels-last", (("channels_last", True),), _CL),
+    Cell("eager, compiled reduce-overhead", (("compile", "reduce-overhead"),),
+         "reduce-overhead is torch.compile's own CUDA graphs"),
+    Cell("graph K=1, compiled", (("cuda_graph", True), ("compile", "default")), _GRAPH),
+    Cell("graph K=1, cudnn.benchmark, channels-last",
+         (("cuda_graph", True), ("cudnn_benchmark", True), ("channels_last", True)), _GRAPH),
+)  # fmt: skip
+"""Pruned from the 4 x 3 x 2 x 2 combinations of graph (off, K=1, 4, 600), compile (off,
+default, reduce-overhead), cudnn.benchmark and channels-last: each lever alone from eager
+and from today's graph, and the all-in combinations; in order of what a short run must
+learn first, since cells past the time budget are skipped (and say so)."""
+
+
+@dataclass
+class CellResult:
+    cell: str
+    levers: dict
+    seconds_per_epoch: float | None = None  # median of the timed epochs; None when skipped
+    epochs_seconds: list[float] = field(default_factory=list)
+    epoch_losses: list[float] = field(default_factory=list)  # warm-up epoch first
+    warmup_extra_seconds: float | None = None  # setup + warm-up epoch, less one timed epoch
+    kernels_per_step: float | None = None  # GPU kernels, memcpys and memsets (CUDA only)
+    launches_per_step: float | None = None  # CUDA: launch calls; CPU: top-level aten ops
+    notes: list[str] = field(default_factory=list)
+    skipped: str = ""
+    correct: bool | None = None  # ran as asked, and its losses track the eager cell's
+
+
+@dataclass
+class LeverMatrix:
+    device: str
+    environment: dict
+    timed_epochs: int
+    cells: list[CellResult] = field(default_factory=list)
+    fastest: str | None = None  # the fastest correct cell
+    fastest_graph: str | None = None  # the fastest correct cell with cuda_graph
+    accuracy_epochs: int = 0
+    fastest_accuracy: float | None = None  # the fastest cell trained accuracy_epochs epochs
+    graph_target_seconds: float = 0.0
+    seconds: float = 0.0  # the whole matrix, wall
+
+    @property
+    def passed(self) -> bool:
+        """Every cell run is correct, and after 10 epochs or more the fastest reaches the
+        recipe's accuracy."""
+        ran = [c for c in self.cells if not c.skipped]
+        if not ran or not all(c.correct for c in ran):
+            return False
+        if self.accuracy_epochs >= 10 and self.fastest_accuracy is not None:
+            return self.fastest_accuracy >= GPU_TARGETS["accuracy"]
+        return True
+
+    def to_dict(self) -> dict:
+        by_name = {c.cell: c for c in self.cells}
+        return {
+            "passed": self.passed,
+            **{k: v for k, v in asdict(self).items() if k != "cells"},
+            "cells": [asdict(c) for c in self.cells],
+            "graph_default": by_name[self.fastest_graph].levers if self.fastest_graph else None,
+        }
+
+    def to_markdown(self) -> str:
+        def f(x, fmt):
+            return "-" if x is None else format(x, fmt)
+
+        lines = [
+            f"Lever matrix on {self.device} ({self.environment.get('torch', '')}): "
+            f"{self.timed_epochs} timed epoch(s) per cell after a warm-up epoch, same seed; "
+            f"{self.seconds:.0f} s in all.",
+            "",
+            "| cell | s per epoch | kernels per step | launches per step | warm-up extra s "
+            "(compile, capture, autotune) | correct | note |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for c in self.cells:
+            secs = "skipped" if c.skipped else f(c.seconds_per_epoch, ".3f")
+            ok = {True: "yes", False: "NO", None: "-"}[c.correct]
+            note = c.skipped or "; ".join(c.notes)
+            lines.append(
+                f"| {c.cell} | {secs} | {f(c.kernels_per_step, '.1f')} | "
+                f"{f(c.launches_per_step, '.1f')} | {f(c.warmup_extra_seconds, '.1f')} | {ok} | "
+                f"{note} |"
+            )
+        lines += [
+            "",
+            f"Fastest correct: {self.fastest or '-'}; its test accuracy after "
+            f"{self.accuracy_epochs} epoch(s): {f(self.fastest_accuracy, '.2f')}%.",
+            f"Fastest correct with a CUDA graph (the candidate default of `train --cuda-graph`): "
+            f"{self.fastest_graph or '- (none ran here)'}; the graph goal is "
+            f"<= {self.graph_target_seconds} s per epoch on an H200.",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def count_launches(
+    step, loader, device: torch.device, *, min_steps: int = 20
+) -> tuple[float | None, float, int]:
+    """Profile at least ``min_steps`` steps (whole replays for a graph): returns ``(GPU
+    kernels per step or None off CUDA, host launches per step, steps)``. On CUDA a launch is
+    a runtime or driver call that queues GPU work (a graph replay is one); on the CPU it is a
+    top-level aten operator call, the host work that a graph would remove."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    steps = 0
+    total = torch.zeros((), device=device)
+    with profile(activities=activities) as prof:
+        for loss, taken in epoch_chunks(step, loader, device):
+            total += loss
+            steps += taken
+            if steps >= min_steps:
+                break
+        synchronize(device)
+    events = prof.events()
+    if cuda:
+        kernels = sum(e.device_type == DeviceType.CUDA for e in events) / steps
+        launches = sum(e.name in _LAUNCH_CALLS for e in events) / steps
+        return kernels, launches, steps
+    launches = sum(e.cpu_parent is None and e.name.startswith("aten::") for e in events) / steps
+    return None, launches, steps
+
+
+def run_cell(
+    train: data.TensorLoader,
+    config: TrainConfig,
+    device: torch.device,
+    *,
+    timed_epochs: int = 3,
+    model_factory=LeNet,
+) -> tuple[CellResult, torch.nn.Module]:
+    """One cell: a fresh model and loader from ``config.seed``; setup (capture, compile) and
+    one warm-up epoch, then ``timed_epochs`` timed epochs, then a profiled slice. Returns the
+    result and the trained model."""
+    from lenet_course.engine import cudnn_benchmark
+
+    loader = data.TensorLoader(
+        train.inputs, train.labels, batch_size=config.batch_size, seed=config.seed, device=device
+    )
+    if config.compile != "off":  # a fresh start, so no cell runs into dynamo's recompile limit
+        torch._dynamo.reset()
+    torch.manual_seed(config.seed)
+    model = place_model(model_factory(), device, config.channels_last).train()
+    result = CellResult(cell="", levers={})
+    with cudnn_benchmark(config.cudnn_benchmark):
+        synchronize(device)
+        start = time.perf_counter()
+        step, notes = make_step(model, config, device, loader)
+        loss, warm = train_epoch(step, loader, device)
+        setup = time.perf_counter() - start
+        result.notes += notes
+        result.epoch_losses.append(loss)
+        for _ in range(timed_epochs):
+            loss, seconds = train_epoch(step, loader, device)
+            result.epochs_seconds.append(seconds)
+            result.epoch_losses.append(loss)
+        result.kernels_per_step, result.launches_per_step, _ = count_launches(step, loader, device)
+    result.seconds_per_epoch = statistics.median(result.epochs_seconds)
+    result.warmup_extra_seconds = max(setup - result.seconds_per_epoch, 0.0)
+    return result, model
+
+
+def lever_matrix(
+    root: Path | None,
+    config: TrainConfig | None = None,
+    *,
+    timed_epochs: int = 3,
+    accuracy_epochs: int = 10,
+    budget_seconds: float = 180.0,
+    cells: tuple[Cell, ...] = LEVER_MATRIX,
+    loss_tolerance: float = 0.1,
+    loaders: tuple[data.TensorLoader, data.TensorLoader] | None = None,
+    on_step: Callable[[str], None] = lambda msg: None,
+) -> LeverMatrix:
+    """Time every cell of ``cells`` on ``config``'s device, the same seed for each: a warm-up
+    epoch, then ``timed_epochs`` timed; then train the fastest correct cell
+    ``accuracy_epochs`` epochs for its test accuracy. A cell the device cannot run is skipped
+    with its reason, and so is a cell begun after ``budget_seconds`` (the first cell that
+    runs, the reference, always runs).
+
+    A cell is correct when it ran as asked (no fallback) and each epoch's mean loss is within
+    ``loss_tolerance`` (relative, plus 0.005) of the first cell's (eager's): a coarse check
+    that it trains as eager does (rounding grows over thousands of steps); the equivalence
+    tests in tests/unit/test_gpu.py are the exact check. ``loaders`` (train, test) replace
+    MNIST from ``root`` (tests pass small synthetic ones)."""
+    from lenet_course.engine import fit
+
+    config = config or TrainConfig()
+    device = resolve_device(config.device)
+    config = dataclasses.replace(config, device=str(device), loader="tensor")
+    train, test = loaders or data.tensor_loaders(
+        root, batch_size=config.batch_size, seed=config.seed, device=device
+    )
+    matrix = LeverMatrix(
+        device=str(device), environment=environment(), timed_epochs=timed_epochs,
+        accuracy_epochs=accuracy_epochs, graph_target_seconds=GPU_TARGETS["graph_seconds"],
+    )  # fmt: skip
+    start = time.perf_counter()
+    reference: list[float] | None = None
+    for cell in cells:
+        cfg = cell.config(config)
+        levers = dict(cell.levers)
+        if cell.cuda_only and device.type != "cuda":
+            matrix.cells.append(CellResult(cell.name, levers, skipped=cell.cuda_only))
+            continue
+        if reference is not None and time.perf_counter() - start > budget_seconds:
+            matrix.cells.append(CellResult(
+                cell.name, levers, skipped=f"over the matrix's time budget of {budget_seconds:.0f} s"
+            ))  # fmt: skip
+            continue
+        on_step(f"timing {cell.name}")
+        try:
+            result, _ = run_cell(train, cfg, device, timed_epochs=timed_epochs)
+        except Exception as exc:  # one cell's failure is a finding, not the end of the run
+            log.warning("cell %s failed: %r", cell.name, exc)
+            note = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            matrix.cells.append(CellResult(cell.name, levers, notes=[note[:300]], correct=False))
+            continue
+        result.cell, result.levers = cell.name, levers
+        reference = reference if reference is not None else result.epoch_losses
+        tracks = all(
+            abs(a - b) <= loss_tolerance * abs(b) + 0.005
+            for a, b in zip(result.epoch_losses, reference, strict=True)
+        )
+        result.correct = not result.notes and tracks
+        if not tracks:
+            result.notes.append(f"losses {result.epoch_losses} stray from eager's {reference}")
+        matrix.cells.append(result)
+
+    correct = sorted(
+        (c for c in matrix.cells if c.correct), key=lambda c: c.seconds_per_epoch or 0.0
+    )
+    graphs = [c for c in correct if c.levers.get("cuda_graph")]
+    matrix.fastest = correct[0].cell if correct else None
+    matrix.fastest_graph = graphs[0].cell if graphs else None
+    if correct and accuracy_epochs:
+        winner = next(c for c in cells if c.name == matrix.fastest).config(config)
+        winner = dataclasses.replace(winner, epochs=accuracy_epochs)
+        on_step(f"training {matrix.fastest} for {accuracy_epochs} epochs")
+        torch.manual_seed(winner.seed)
+        fresh = data.TensorLoader(
+            train.inputs, train.labels, batch_size=winner.batch_size, seed=winner.seed,
+            device=device,
+        )  # fmt: skip
+        history = fit(LeNet(), fresh, test, winner, device=device)
+        matrix.fastest_accuracy = history.final_accuracy
+    matrix.seconds = time.perf_counter() - start
+    return matrix

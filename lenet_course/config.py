@@ -6,14 +6,25 @@ Kept free of torch so that building the command line (whose flags take their def
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from lenet_course.errors import ConfigError
 
 LOADERS = ("tensor", "torchvision")
 """``tensor``: each split held as tensors on the device; ``torchvision``: the lecture's DataLoader."""
+
+COMPILE_MODES = ("off", "default", "reduce-overhead")
+"""``off``: eager PyTorch; ``default``: ``torch.compile`` of the step's forward and loss (the
+inductor fuses their element-wise work, forward and backward); ``reduce-overhead``: the same
+with torch.compile's own CUDA graphs (so not inside the kit's graph, ``cuda_graph=False``)."""
+
+MAX_GRAPH_STEPS = 600
+"""One epoch of the recipe: 60,000 samples in batches of 100."""
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
@@ -36,6 +47,21 @@ class TrainConfig:
     """``tensor`` (data held on the device, the default) or ``torchvision`` (the lecture's)."""
     cuda_graph: bool = False
     """Capture the whole train step in a CUDA graph (CUDA only; falls back to eager)."""
+    graph_steps: int = 1
+    """Train steps captured in one CUDA graph, so one replay (one launch from the host) takes
+    this many steps; 1 replays per batch, fed by the loader (the measured default); more reads
+    its batches inside the graph from the tensor loader's data on the device, through a
+    shuffled index drawn on the device before each epoch. Must divide the epoch's steps."""
+    compile: str = "off"
+    """``torch.compile`` of the step's forward and loss, one of :data:`COMPILE_MODES`; with
+    ``cuda_graph`` the compiled step is captured in the kit's graph. Compiling happens in the
+    warm-up, before any timed epoch."""
+    cudnn_benchmark: bool = False
+    """Let cuDNN time its convolution algorithms on first use and keep the fastest (CUDA only;
+    set for the run and restored after, harmless elsewhere)."""
+    channels_last: bool | None = None
+    """Store conv weights channels-last: None takes the device's measured default (CPU yes,
+    20% faster; CUDA no, not yet measured); True or False forces it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -50,3 +76,35 @@ class TrainConfig:
             raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
         if self.loader not in LOADERS:
             raise ConfigError(f"loader must be one of {', '.join(LOADERS)}, got {self.loader!r}")
+        if not isinstance(self.graph_steps, int) or not 1 <= self.graph_steps <= MAX_GRAPH_STEPS:
+            raise ConfigError(
+                f"graph steps must be a whole number from 1 to {MAX_GRAPH_STEPS}, "
+                f"got {self.graph_steps!r}"
+            )
+        if self.compile not in COMPILE_MODES:
+            raise ConfigError(
+                f"compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}"
+            )
+        if self.compile == "reduce-overhead" and self.cuda_graph:
+            raise ConfigError(
+                "compile mode reduce-overhead makes CUDA graphs of its own, which cannot be "
+                "captured inside the kit's graph. Fix: use compile=default with cuda_graph, or "
+                "reduce-overhead without it."
+            )
+        if self.channels_last not in (None, True, False):
+            raise ConfigError(
+                f"channels_last must be None, True or False, got {self.channels_last!r}"
+            )
+
+
+CUDA_GRAPH_LEVERS: Mapping[str, object] = MappingProxyType({"graph_steps": 1})
+"""The levers that come with the graph in ``train --cuda-graph`` and in ``validate``'s graph
+path: to be the fastest correct graph cell of ``lenet-course bench --levers`` on a GPU (its
+JSON's ``graph_default``, written by ``scripts/gpu_validate.sh`` into ``levers.json``). No
+GPU has run the matrix yet, so this stays today's measured graph, one step per replay
+(0.247 s per epoch on an H200), until a GPU run says which cell wins."""
+
+
+def with_cuda_graph(config: TrainConfig) -> TrainConfig:
+    """``config`` with the CUDA graph on and :data:`CUDA_GRAPH_LEVERS` set."""
+    return dataclasses.replace(config, cuda_graph=True, **CUDA_GRAPH_LEVERS)

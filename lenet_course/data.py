@@ -244,7 +244,8 @@ class TensorLoader:
         self.labels = labels.to(self.device)
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.generator = torch.Generator().manual_seed(seed)
+        # on the loader's device: a CUDA loader draws its order there (one launch per epoch)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     @property
     def num_samples(self) -> int:
@@ -253,10 +254,19 @@ class TensorLoader:
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)
 
+    def order(self) -> torch.Tensor:
+        """The next epoch's sample order, ``(N,)`` int64 on the device: a fresh permutation
+        when shuffling (drawn on the device, from ``seed``'s stream), else ``0..N-1``. What
+        :meth:`__iter__` batches, and what a CUDA graph that reads its own batches uses."""
+        n = self.num_samples
+        if not self.shuffle:
+            return torch.arange(n, device=self.device)
+        return torch.randperm(n, generator=self.generator, device=self.device)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = self.num_samples
         if self.shuffle:
-            order = torch.randperm(n, generator=self.generator).to(self.device)
+            order = self.order()
             for start in range(0, n, self.batch_size):
                 idx = order[start : start + self.batch_size]
                 # index_select copies whole rows: 29 us a batch of 100 on the CPU here,

@@ -20,7 +20,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     result = validate(
         Path(args.out), allow_cpu=args.allow_cpu, data_root=args.data, config=config,
-        download=not args.no_download, on_step=lambda msg: console.print(f"[bold]validate:[/] {msg}"),
+        download=not args.no_download, bench_suite=not args.no_bench_suite,
+        on_step=lambda msg: console.print(f"[bold]validate:[/] {msg}"),
     )  # fmt: skip
     views.print_validation(console, result)
     console.print(f"Wrote {Path(args.out) / 'validation.md'} and validation.json")
@@ -37,6 +38,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     config = flags.config_from(args)
     root = data.prepare(args.data, download=not args.no_download)
+    if args.levers:
+        return _bench_levers(args, root, config)
     if args.repeats < 1:
         raise UserError(f"--repeats must be at least 1, got {args.repeats}")
     result = compare_loaders(root, config, warmup_batches=args.warmup, repeats=args.repeats)
@@ -45,6 +48,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     views.print_bench(views.console(), result, config.batch_size)
     return 0
+
+
+def _bench_levers(args: argparse.Namespace, root: Path, config) -> int:
+    from lenet_course.bench import lever_matrix
+
+    if args.budget <= 0:
+        raise UserError(f"--budget must be a positive number of seconds, got {args.budget}")
+    console = views.console(stderr=True) if args.json else views.console()
+    matrix = lever_matrix(
+        root, config, timed_epochs=1 if args.quick else 3, accuracy_epochs=1 if args.quick else 10,
+        budget_seconds=args.budget, on_step=lambda msg: console.print(f"[dim]{msg}[/]"),
+    )  # fmt: skip
+    if args.json:  # the JSON on stdout, the table on stderr beside the progress
+        print(json.dumps(matrix.to_dict(), indent=1))
+    console.print(matrix.to_markdown())
+    return 0 if matrix.passed else 1
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -118,6 +137,10 @@ def register(command) -> None:
     p = command("validate", help="instructors: validate the kit on a GPU and write a report")
     p.add_argument("--out", default="validation", help="folder for validation.json/.md")
     p.add_argument("--allow-cpu", action="store_true", help="run without a GPU (CPU report)")
+    p.add_argument(
+        "--no-bench-suite", action="store_true",
+        help="leave out the pytest-benchmark suite (gpu_validate.sh times the paths in bench --levers)",
+    )  # fmt: skip
     flags.add_recipe_flags(p)
     flags.add_data_flags(p)
     p.set_defaults(func=cmd_validate)
@@ -129,6 +152,19 @@ def register(command) -> None:
         "--repeats", type=int, default=3, help="epochs timed per path; the median counts"
     )
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument(
+        "--levers", action="store_true",
+        help="time the lever matrix (CUDA graph steps, torch.compile, cudnn.benchmark, "
+        "channels-last): a warm-up and 3 timed epochs per cell, 10-epoch accuracy of the fastest",
+    )  # fmt: skip
+    p.add_argument(
+        "--quick", action="store_true",
+        help="with --levers: one timed epoch per cell and one epoch for the accuracy (CI)",
+    )  # fmt: skip
+    p.add_argument(
+        "--budget", type=float, default=180.0,
+        help="with --levers: seconds after which the remaining cells are skipped (default 180)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_bench)
 
     p = command("release", help="instructors: write a student repository (no solutions)")

@@ -82,11 +82,24 @@ def test_config_defaults_are_the_lecture_settings():
         ({"seed": -3}, "seed"),
         ({"device": "gpu"}, "device"),
         ({"loader": "pandas"}, "loader"),
+        ({"graph_steps": 0}, "graph steps"),
+        ({"graph_steps": 601}, "graph steps"),
+        ({"compile": "max"}, "compile must be one of"),
+        ({"compile": "reduce-overhead", "cuda_graph": True}, "inside the kit's graph"),
+        ({"channels_last": "yes"}, "channels_last"),
     ],
 )
 def test_config_rejects_bad_values_with_a_named_setting(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_cuda_graph_brings_the_graph_levers_measured_fastest():
+    from lenet_course.config import CUDA_GRAPH_LEVERS, with_cuda_graph
+
+    config = with_cuda_graph(TrainConfig(epochs=2))
+    assert config.cuda_graph and config.epochs == 2
+    assert all(getattr(config, k) == v for k, v in CUDA_GRAPH_LEVERS.items())
 
 
 def test_config_is_frozen():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lenet_course import data, validate
+from lenet_course import bench, data, validate
 from lenet_course.engine import TrainConfig
 from lenet_course.grading.judge.runner import GradeReport, TestResult
 from lenet_course.validate import PathTiming, target_checks, time_paths
@@ -42,7 +42,7 @@ def _env() -> dict:
     return dict.fromkeys(keys, "-")
 
 
-def _timings(eager=0.9, graph=0.11, acc=(98.7, 98.6), graph_skipped=""):
+def _timings(eager=0.9, graph=0.05, acc=(98.7, 98.6), graph_skipped=""):
     return [
         PathTiming("tensor loader, eager", eager, acc[0], 10),
         PathTiming("tensor loader, CUDA graph", None if graph_skipped else graph, acc[1], 10,
@@ -91,8 +91,8 @@ def test_the_driver_version_is_read_from_nvidia_smi_wherever_it_is(tmp_path, mon
     fake.write_text("#!/bin/sh\nprintf '580.159\\n580.159\\n'\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert validate.nvidia_driver() == "580.159"
+    assert bench.nvidia_driver() == "580.159"
     fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
-    assert validate.nvidia_driver() == "-"
+    assert bench.nvidia_driver() == "-"
     monkeypatch.setenv("PATH", str(tmp_path / "none"))
-    assert validate.nvidia_driver() == "-"
+    assert bench.nvidia_driver() == "-"
