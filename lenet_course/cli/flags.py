@@ -4,8 +4,10 @@ each default is read from the library's own dataclasses."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from lenet_course.config import TrainConfig, with_cuda_graph
+from lenet_course.errors import UserError
 
 
 def config_from(args: argparse.Namespace):
@@ -17,8 +19,18 @@ def config_from(args: argparse.Namespace):
         device=args.device,
         loader=getattr(args, "loader", "tensor"),
     )
-    # --cuda-graph brings the levers measured fastest with it (config.CUDA_GRAPH_LEVERS)
-    return with_cuda_graph(config) if getattr(args, "cuda_graph", False) else config
+    # --cuda-graph brings the levers measured fastest with it (config.CUDA_GRAPH_LEVERS);
+    # --graph-steps and --compile, where given, override them
+    if getattr(args, "cuda_graph", False):
+        config = with_cuda_graph(config)
+    chosen = {"graph_steps": getattr(args, "graph_steps", None),
+              "compile": getattr(args, "compile", None)}  # fmt: skip
+    chosen = {k: v for k, v in chosen.items() if v is not None}
+    if "graph_steps" in chosen and not config.cuda_graph:
+        raise UserError(
+            "--graph-steps sets the steps per CUDA-graph replay. Fix: add --cuda-graph."
+        )
+    return dataclasses.replace(config, **chosen) if chosen else config
 
 
 def limits_from(args: argparse.Namespace):

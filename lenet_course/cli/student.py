@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lenet_course import views
 from lenet_course.cli import flags
-from lenet_course.config import LOADERS, TrainConfig
+from lenet_course.config import COMPILE_MODES, LOADERS, TrainConfig
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -88,6 +88,16 @@ def register(command) -> None:
     p.add_argument(
         "--cuda-graph", action="store_true", help="capture the train step in a CUDA graph"
     )
+    p.add_argument(
+        "--graph-steps", type=int, default=None, metavar="K",
+        help="with --cuda-graph: train steps per graph replay, 1 to 600 and dividing the "
+        "epoch's steps (default: config.CUDA_GRAPH_LEVERS)",
+    )  # fmt: skip
+    p.add_argument(
+        "--compile", choices=COMPILE_MODES, default=None,
+        help="torch.compile of the step's forward and loss (default: off, or "
+        "config.CUDA_GRAPH_LEVERS with --cuda-graph)",
+    )  # fmt: skip
     p.add_argument(
         "--impl",
         default=None,

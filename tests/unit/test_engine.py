@@ -253,3 +253,23 @@ def test_evaluate_restores_training_mode_and_counts_hits():
     loader = data.TensorLoader(x, y_wrong, batch_size=7, shuffle=False)
     assert evaluate(net, loader, "cpu") == pytest.approx(75.0)
     assert net.training
+
+
+def test_train_flags_set_the_graph_levers_over_the_cuda_graph_defaults():
+    from lenet_course.cli import build_parser
+    from lenet_course.cli.flags import config_from
+    from lenet_course.config import CUDA_GRAPH_LEVERS
+    from lenet_course.errors import UserError
+
+    def config(*argv):
+        return config_from(build_parser().parse_args(["train", *argv]))
+
+    assert config().cuda_graph is False and config().compile == "off"
+    plain = config("--cuda-graph")
+    assert all(getattr(plain, k) == v for k, v in CUDA_GRAPH_LEVERS.items())
+    chosen = config("--cuda-graph", "--graph-steps", "600", "--compile", "default")
+    assert (chosen.cuda_graph, chosen.graph_steps, chosen.compile) == (True, 600, "default")
+    with pytest.raises(UserError, match="Fix: add --cuda-graph"):
+        config("--graph-steps", "4")
+    with pytest.raises(ConfigError, match="graph steps must be a whole number from 1"):
+        config("--cuda-graph", "--graph-steps", "0")
