@@ -25,13 +25,15 @@ nox.options.sessions = ["tests", "lint"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (real-MNIST tests included; set LENET_DATA for an offline copy)."""
-    session.run("python", "-m", "pytest", "-m", "not validation", *session.posargs)
+    # the ten slowest tests end the log: the command's 8-minute budget is spent there
+    session.run("python", "-m", "pytest", "-m", "not validation", "--durations=10",
+                *session.posargs)  # fmt: skip
 
 
 @nox.session(default=False)
 def validation(session: nox.Session) -> None:
     """The slow whole-kit checks CI also runs: mutants, seeds, full grades, notebooks, release."""
-    session.run("python", "-m", "pytest", "-m", "validation", *session.posargs)
+    session.run("python", "-m", "pytest", "-m", "validation", "--durations=15", *session.posargs)
 
 
 @nox.session(default=False)
