@@ -283,6 +283,7 @@ BLEND = {k: v + 0.02 for k, v in IMPRINT_MIN.items()}  # each layer just over th
 BLEND_SEED = 7
 
 
+@pytest.mark.validation  # 97 s at one level (weights trained first): the README command stays short
 @pytest.mark.parametrize(
     ("relabel", "blend"),
     [(False, {}), (True, {}), (True, BLEND)],
@@ -397,6 +398,7 @@ except OSError:
 """
 
 
+@pytest.mark.validation  # 57 s at one level (a class graded twice): the README command stays short
 def test_a_classmate_cannot_be_read_or_sabotaged_in_grade_all(tmp_path, submission, untouched):
     from tests.grading.conftest import make_submission
 

@@ -11,6 +11,8 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from lenet_course.grading.classroom.gradebook import grade_all
 from lenet_course.grading.judge.reports import gradescope, junit, write_gradescope
 from lenet_course.grading.judge.runner import GradeReport, TestResult
@@ -91,6 +93,7 @@ def test_grade_all_writes_a_complete_gradebook_and_resumes(tmp_path):
     assert len(rows) == 5 and all(r["total"] for r in rows)
 
 
+@pytest.mark.validation  # 32 s; beside tests/grading/test_bundle_run.py, which installs it too
 def test_gradescope_bundle_runs_the_grader_in_an_autograder_tree(tmp_path):
     zip_path = tmp_path / "autograder.zip"
     subprocess.run([sys.executable, "-m", "lenet_course.cli", "export", "gradescope", "--out", str(zip_path)],
