@@ -177,7 +177,7 @@ def test_class_report_shows_failures_students_errors_and_the_screen(screened, tm
     assert "LeNet&#39;s shapes match the lecture&#39;s architecture" in page, "tests by title"
     assert "1/3 (33%)" in page, "shapes: 1 pass of 3 run (dan's time limit is not a failure)"
     assert '<a href="ada/results.json">' in page and 'href="bob/results.json"' not in page
-    assert "<b>eve</b>: grader error: error: no MNIST" in page
+    assert "<b>eve</b>: grader error: no MNIST" in page
     assert "<b>dan</b>: grader error: LeNet" in page and "the judge crashed" in page
     assert "<b>dan</b>: 1 test(s) hit a time limit" in page
     assert '<a href="similarity.html">' in page and 'src="similarity.png"' in page

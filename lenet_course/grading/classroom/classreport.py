@@ -89,8 +89,8 @@ def class_summary(statuses: dict[str, str], rows: dict[str, dict | None]) -> dic
             exercise_scores.setdefault(exercise, []).append(points)
             exercise_max[exercise] = max(exercise_max.get(exercise, 0), maxima[exercise])
     for student, status in sorted(statuses.items()):
-        if status.startswith("error"):
-            grader_errors.insert(0, (student, status))
+        if status.startswith("error"):  # the page says "grader error: " itself
+            grader_errors.insert(0, (student, status.removeprefix("error:").strip()))
     order = {e: i for i, e in enumerate(EXERCISES)}
     return {
         "totals": totals,
