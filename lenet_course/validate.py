@@ -236,7 +236,7 @@ def validate(
 
 def run_bench_suite(out: Path, root: Path, on_step: Callable[[str], None]) -> Check:
     """The pytest-benchmark suite against the solutions, its JSON in ``out``."""
-    from lenet_course.targets import kit_root
+    from lenet_course.kit import kit_root
 
     on_step("running the pytest-benchmark suite")
     bench_json = out / "benchmarks.json"

@@ -28,6 +28,9 @@ def test_validate_allow_cpu_writes_a_complete_report(mnist_root, tmp_path):
          "--data", str(mnist_root), "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
+    assert (tmp_path / "validation.json").is_file(), (
+        f"validate wrote no report (exit {run.returncode}):\n{run.stderr[-3000:]}"
+    )
     report = json.loads((tmp_path / "validation.json").read_text())
     checks = {c["name"]: c["passed"] for c in report["checks"]}
     assert checks["solutions pass every graded test"], report["checks"]

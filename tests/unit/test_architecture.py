@@ -115,3 +115,43 @@ def test_a_module_left_out_of_the_release_stops_the_bundle_before_it_is_written(
     with pytest.raises(UserError, match=re.escape(f"imports lenet_course/{left_out}")):
         export.build_bundle(tmp_path / "autograder.zip")
     assert not (tmp_path / "autograder.zip").exists()
+
+
+def _kit_imports() -> list[tuple[str, str, str]]:
+    """Every ``from lenet_course... import name`` in the package, inside functions too, as
+    (file, module, name)."""
+    import ast
+
+    found = []
+    for path in sorted((kit_root() / "lenet_course").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.level == 0
+                and node.module
+                and (node.module == "lenet_course" or node.module.startswith("lenet_course."))
+            ):
+                rel = path.relative_to(kit_root()).as_posix()
+                found += [(rel, node.module, a.name) for a in node.names]
+    return found
+
+
+def test_every_import_inside_the_kit_names_something_that_exists():
+    """A lazy import inside a function runs only when that function does: after a module
+    moves, a stale one fails in the one command that reaches it (validate's benchmark suite
+    once imported kit_root from targets.py after it had moved to kit.py)."""
+    import importlib
+
+    stale = []
+    for rel, module, name in _kit_imports():
+        try:
+            imported = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            stale.append(f"{rel}: from {module} import {name} ({exc})")
+            continue
+        if not hasattr(imported, name):
+            try:
+                importlib.import_module(f"{module}.{name}")
+            except ModuleNotFoundError:
+                stale.append(f"{rel}: from {module} import {name}: {module} has no {name}")
+    assert not stale, "imports of names that do not exist:\n" + "\n".join(stale)
