@@ -18,6 +18,7 @@ import torch
 from lenet_course import data
 from lenet_course.engine import (
     TrainConfig,
+    cudnn_benchmark,
     epoch_chunks,
     make_step,
     place_model,
@@ -73,15 +74,24 @@ def epoch_runner(
     device = resolve_device(config.device)
     train, _ = data.make_loaders(root, config, device)
     torch.manual_seed(config.seed)
-    model = place_model(model_factory(), device).train()
-    step, _ = make_step(model, config, device, train)  # the CUDA-graph fallback as in fit()
-    taken = 0
-    for _, steps in epoch_chunks(step, train, device):  # whole replays when a graph takes several
-        taken += steps
-        if taken >= warmup_batches:
-            break
-    synchronize(device)
-    return lambda: train_epoch(step, train, device)
+    # the model's layout and cuDNN's autotuning as fit() and the lever matrix set them
+    model = place_model(model_factory(), device, config.channels_last).train()
+    with cudnn_benchmark(config.cudnn_benchmark):
+        step, _ = make_step(model, config, device, train)  # the CUDA-graph fallback as in fit()
+        taken = 0
+        for _, steps in epoch_chunks(
+            step, train, device
+        ):  # whole replays when a graph takes several
+            taken += steps
+            if taken >= warmup_batches:
+                break
+        synchronize(device)
+
+    def epoch() -> tuple[float, float]:
+        with cudnn_benchmark(config.cudnn_benchmark):
+            return train_epoch(step, train, device)
+
+    return epoch
 
 
 def time_epoch(root: Path, config: TrainConfig, *, warmup_batches: int = 20) -> float:
@@ -360,8 +370,6 @@ def run_cell(
     """One cell: a fresh model and loader from ``config.seed``; setup (capture, compile) and
     one warm-up epoch, then ``timed_epochs`` timed epochs, then a profiled slice. Returns the
     result and the trained model."""
-    from lenet_course.engine import cudnn_benchmark
-
     loader = data.TensorLoader(
         train.inputs, train.labels, batch_size=config.batch_size, seed=config.seed, device=device
     )

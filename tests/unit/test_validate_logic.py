@@ -96,3 +96,29 @@ def test_the_driver_version_is_read_from_nvidia_smi_wherever_it_is(tmp_path, mon
     assert bench.nvidia_driver() == "-"
     monkeypatch.setenv("PATH", str(tmp_path / "none"))
     assert bench.nvidia_driver() == "-"
+
+
+@pytest.mark.parametrize("levers", [{"channels_last": False}, {"channels_last": True}])
+def test_a_timed_epoch_trains_with_the_configs_layout_and_cudnn_setting(
+    small_loaders, monkeypatch, levers
+):
+    """time_epoch (validate's timed paths, bench) sets the levers fit() sets: the model's
+    memory layout, and cudnn.benchmark held while it trains, restored after."""
+    seen = {}
+    place = bench.place_model
+
+    def spy_place(model, device, channels_last=None):
+        seen["channels_last"] = channels_last
+        return place(model, device, channels_last)
+
+    def spy_epoch(step, loader, device):
+        seen["cudnn"] = torch.backends.cudnn.benchmark
+        return 0.5, 0.01
+
+    monkeypatch.setattr(bench, "place_model", spy_place)
+    monkeypatch.setattr(bench, "train_epoch", spy_epoch)
+    before = torch.backends.cudnn.benchmark
+    config = TrainConfig(device="cpu", cudnn_benchmark=not before, **levers)
+    assert bench.time_epoch(None, config, warmup_batches=1) == 0.01
+    assert seen == {"channels_last": levers["channels_last"], "cudnn": not before}, seen
+    assert torch.backends.cudnn.benchmark == before
