@@ -384,4 +384,6 @@ def image_test(session: nox.Session) -> None:
     if os.environ.get("LENET_BASE_IMAGE") == "debian-stand-in":
         os.environ.setdefault("LENET_GRADESCOPE_BASE", _stand_in_base(session, engine))
     os.environ.setdefault("LENET_GRADESCOPE_BASE", "ubuntu:22.04")
-    session.run("python", "-m", "pytest", "tests/image", "-m", "image", "-v", *session.posargs)
+    # every test's time ends the log: each line's cost, and the jail's against no jail
+    session.run("python", "-m", "pytest", "tests/image", "-m", "image", "-v", "--durations=0",
+                *session.posargs)  # fmt: skip
