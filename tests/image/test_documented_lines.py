@@ -178,6 +178,20 @@ def test_the_bwrap_line_gives_the_solutions_full_marks(tmp_path):
     assert (level, results["score"]) == ("bwrap", 100), results["output"]
 
 
+def test_a_forced_level_the_line_cannot_give_stops_before_grading(tmp_path):
+    """README: "Force a level with `-e LENET_JAIL=bwrap` ...: the grader then stops with an
+    error where the container cannot give it." The plain root line cannot give bwrap."""
+    root = folders(tmp_path, "subs")
+    submission(root, "alice", SOLUTIONS)
+    done = run_line(line_with(EXPECTED["root"][0]), root, opts=("-e", "LENET_JAIL=bwrap"))
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, f"a user mistake exits 2, not {done.returncode}:\n{out[-3000:]}"
+    assert "LENET_JAIL=bwrap: bubblewrap cannot start here" in out, out[-3000:]
+    assert "--cap-add NET_ADMIN" in out, f"the error must say how to fix it:\n{out[-3000:]}"
+    assert "Traceback" not in out, out[-3000:]
+    assert not (root / "subs" / "alice" / "results.json").exists(), "it graded anyway"
+
+
 @pytest.mark.parametrize("kind", list(EXPECTED))
 def test_a_hostile_submission_at_each_level(kind, tmp_path):
     """Two cases of the adversarial suite in one submission, to keep CI short: Exercises 1
