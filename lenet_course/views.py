@@ -61,7 +61,9 @@ class ConsoleReport:
 
 def print_report(console, report, *, hints: bool = True) -> None:
     """One table per exercise: test, points earned / possible, and the hint for failures."""
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     for exercise, tests in report.by_exercise().items():
         earned, possible = sum(t.score for t in tests), sum(t.max_score for t in tests)
@@ -75,24 +77,40 @@ def print_report(console, report, *, hints: bool = True) -> None:
                 "skipped": "[yellow]SKIP[/]",
                 "error": "[magenta]GRADER ERROR[/]",
             }.get(t.status, "[red]FAIL[/]")
-            hint = "" if t.status == "passed" else t.message
-            table.add_row(f"{mark} {t.title}", f"{t.score}/{t.max_score}", hint)
+            # a hint is shown literally: `conv1[i, 0]` is code, not markup
+            hint = Text("" if t.status == "passed" else t.message)
+            table.add_row(f"{mark} {escape(t.title)}", f"{t.score}/{t.max_score}", hint)
         console.print(table)
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     incomplete = " (incomplete: grader errors)" if report.grader_errors else ""
     console.print(f"[bold]Total: {report.score}/{report.max_score}{incomplete}[/]")
 
 
+TESTS_FAILED = 1  # check: a test the student can run failed (pytest's code for it)
 GRADER_FAILED = 3  # the exit code when the grader, not the submission, failed
+
+
+def check_exit(console, report) -> int:
+    """check's exit code: :data:`GRADER_FAILED` on grader errors, else :data:`TESTS_FAILED`
+    when a test that ran lost points, else 0 (tests not run here, skipped or hidden, count
+    for nothing)."""
+    code = grader_errors_exit(console, report)
+    if code:
+        return code
+    return TESTS_FAILED if any(t.status == "failed" for t in report.tests) else 0
 
 
 def grader_errors_exit(console, report) -> int:
     """0, or :data:`GRADER_FAILED` with each grader error's traceback for the instructor."""
+    from rich.markup import escape
+
     if not report.grader_errors:
         return 0
     for t in report.grader_errors:
-        console.print(f"[magenta bold]grader error[/] in {t.nodeid}:\n{t.trace or t.message}")
+        console.print(
+            f"[magenta bold]grader error[/] in {escape(t.nodeid)}:\n{escape(t.trace or t.message)}"
+        )
     console.print(
         f"[red bold]{len(report.grader_errors)} tests hit an error of the grader; the total is "
         "incomplete.[/] Fix the grading environment (the tracebacks above) and grade again."

@@ -47,7 +47,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         data=flags.grading_data(args, args.full), hidden=False,
     )  # fmt: skip
     views.print_report(console, report)
-    return views.grader_errors_exit(console, report)
+    return views.check_exit(console, report)
 
 
 def _target_folder(spec: str) -> Path:

@@ -105,6 +105,30 @@ def test_grade_exits_non_zero_only_for_the_graders_own_errors(
     assert json.loads(out.read_text())["tests"][0]["status"] == "failed"
 
 
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [("passed", 0), ("skipped", 0), ("failed", views.TESTS_FAILED), ("error", views.GRADER_FAILED)],
+)
+def test_check_exits_1_when_a_test_fails_as_pytest_does(status, code, tmp_path, monkeypatch):
+    """A student's CI (GitHub Classroom, a pre-commit hook) reads check's exit code: 0 when
+    everything checkable passes, 1 when a test lost points, 3 when the grader failed."""
+    monkeypatch.setattr(views, "grade_with_progress", lambda *a, **k: _report(status))
+    assert cli.main(["check", "--target", str(tmp_path)]) == code
+
+
+def test_a_hint_shows_square_brackets_and_markup_literally(tmp_path, monkeypatch, capsys):
+    hint = "conv1[i, 0] differs; Entry [t, p] counts; [bold]not bold[/bold]"
+    report = GradeReport("s", [TestResult("t.py::a", "ex4_kernels", "kernels [i, 0]", 5,
+                                          status="failed", message=hint)])  # fmt: skip
+    report.notes.append("note with [brackets]")
+    monkeypatch.setattr(views, "grade_with_progress", lambda *a, **k: report)
+    monkeypatch.setenv("COLUMNS", "300")
+    cli.main(["check", "--target", str(tmp_path)])
+    printed = capsys.readouterr().out
+    for text in (hint, "kernels [i, 0]", "note with [brackets]"):
+        assert text in printed, f"{text!r} lost its brackets in:\n{printed}"
+
+
 def test_on_cuda_the_memory_cap_gives_way_to_the_containers_with_a_note():
     from lenet_course.grading.judge.runner import limits_for_device
 

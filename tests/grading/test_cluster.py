@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
 import sys
+import time
 
 import matplotlib.image
 import pytest
@@ -300,3 +302,26 @@ def test_squeue_says_which_tasks_are_still_queued_or_running(monkeypatch):
     monkeypatch.setattr(cluster.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(
         FileNotFoundError("squeue")))  # fmt: skip
     assert cluster.queued(["5_0"]) is None, "no squeue here says nothing either"
+
+
+def test_a_job_sacct_records_late_is_said_cancelled_not_vanished(monkeypatch):
+    """slurmdbd writes behind the controller: a task cancelled while pending may be gone from
+    squeue before sacct knows it. The kit asks again, within a bounded wait, before it
+    concludes that accounting has no record."""
+    answers = iter(["", "", "7_1|CANCELLED by 0\n"])
+    asked = []
+
+    def sacct(*args):
+        asked.append(args)
+        return subprocess.CompletedProcess(args, 0, next(answers), "")
+
+    monkeypatch.setattr(cluster, "_slurm_command", sacct)
+    monkeypatch.setattr(cluster, "ACCOUNTING_POLL_SECONDS", 0.01)
+    state = cluster.accounted_state("7_1", wait=5)
+    assert state == "CANCELLED by 0" and len(asked) == 3, (state, asked)
+    assert "cancelled" in cluster.failure_reason(None, state, ClusterConfig())
+    none = lambda *a: subprocess.CompletedProcess(a, 0, "", "")  # noqa: E731
+    monkeypatch.setattr(cluster, "_slurm_command", none)
+    started = time.monotonic()
+    assert cluster.accounted_state("7_1", wait=0.2) == "", "no record within the wait: none"
+    assert time.monotonic() - started < 2, "the wait is bounded"

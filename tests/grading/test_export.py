@@ -68,7 +68,7 @@ def test_the_bundle_imports_its_grader_and_collects_its_tests_from_its_own_files
 def test_every_command_the_bundle_offers_starts_from_its_own_files(bundle):
     """The bundle's CLI offers what it has the code for (edition ``bundle``), and each such
     command parses with only the bundle on the path: none imports a module it left out
-    (grade once crashed on the similarity screen's flags). tests/grading/test_bundle_run.py
+    (grade once crashed on the similarity screen's flags). tests/image/test_gradescope_stand_in.py
     runs run_autograder itself from a venv of the bundle alone."""
     from lenet_course.edition import COMMANDS
 

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
-import zipfile
-from pathlib import Path
-
-import pytest
 
 from lenet_course.grading.classroom.gradebook import grade_all
 from lenet_course.grading.judge.reports import gradescope, junit, write_gradescope
@@ -91,28 +84,3 @@ def test_grade_all_writes_a_complete_gradebook_and_resumes(tmp_path):
     assert {o.status for o in again} == {"skipped"}
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
     assert len(rows) == 5 and all(r["total"] for r in rows)
-
-
-@pytest.mark.validation  # 32 s; beside tests/grading/test_bundle_run.py, which installs it too
-def test_gradescope_bundle_runs_the_grader_in_an_autograder_tree(tmp_path):
-    zip_path = tmp_path / "autograder.zip"
-    subprocess.run([sys.executable, "-m", "lenet_course.cli", "export", "gradescope", "--out", str(zip_path)],
-                   check=True, capture_output=True)  # fmt: skip
-    root = tmp_path / "autograder"
-    with zipfile.ZipFile(zip_path) as zf:
-        names = zf.namelist()
-        assert {"setup.sh", "run_autograder", "pyproject.toml"} <= set(names)
-        assert any(n.startswith("tests/graded/") for n in names)
-        zf.extractall(root / "source")
-    make_submission(root / "submission", drop=("ex4_kernels",))
-    env = {
-        **os.environ,
-        "AUTOGRADER_ROOT": str(root),
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
-    run = subprocess.run(["bash", str(root / "source" / "run_autograder"), "--fast"],
-                         env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
-    results = json.loads((root / "results" / "results.json").read_text())
-    assert results["score"] == FAST_MAX - 20
-    assert len(results["tests"]) == 29

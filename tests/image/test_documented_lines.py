@@ -211,19 +211,32 @@ def test_a_hostile_submission_at_each_level(kind, tmp_path):
         assert "isolation: none" in results["output"], results["output"]
 
 
-def test_the_validate_line_writes_its_report_into_the_mounted_folder(tmp_path):
-    """Short variant: --allow-cpu --epochs 1 --no-bench-suite (the CPU stands in; one epoch
-    per timed training; the pytest-benchmark suite, minutes of CPU epochs, left out)."""
+def test_the_validate_line_writes_a_complete_report_into_the_mounted_folder(tmp_path):
+    """Short variant: --allow-cpu --epochs 1 (the CPU stands in; one epoch per timed
+    training). The one run of the whole `validate` in CI: the report's checks and timings
+    are asserted here, as the instructor's line writes them."""
     line = line_with("/opt/lenet-course/validation")
     root = folders(tmp_path, "validation")
     done = run_line(
-        line,
-        root,
-        extra=("nox", "-s", "validate", "--", "--allow-cpu", "--epochs", "1", "--no-bench-suite"),
+        line, root, extra=("nox", "-s", "validate", "--", "--allow-cpu", "--epochs", "1")
     )
     print(f"[validate] {done.seconds:.0f} s, exit {done.returncode}")
-    assert (root / "validation" / "validation.json").is_file(), (done.stdout + done.stderr)[-3000:]
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    out = (done.stdout + done.stderr)[-3000:]
+    assert (root / "validation" / "validation.json").is_file(), f"no report:\n{out}"
+    report = json.loads((root / "validation" / "validation.json").read_text())
+    checks = {c["name"]: c["passed"] for c in report["checks"]}
+    assert checks["solutions pass every graded test"], report["checks"]
+    assert checks["exercises fail every test with NotImplementedError"], report["checks"]
+    assert checks["benchmarks ran"], report["checks"]
+    assert done.returncode == (0 if report["passed"] else 1), out
+    timings = {t["path"]: t for t in report["timings"]}
+    assert set(timings) == {"tensor loader, eager", "tensor loader, CUDA graph",
+                            "torchvision DataLoader (lecture)"}  # fmt: skip
+    graph = timings.pop("tensor loader, CUDA graph")
+    assert graph["seconds_per_epoch"] is None and "needs a CUDA device" in graph["skipped"]
+    assert all(t["seconds_per_epoch"] > 0 for t in timings.values()), timings
+    md = (root / "validation" / "validation.md").read_text()
+    assert "| check | result | detail |" in md and report["environment"]["torch"] in md
 
 
 def test_the_train_line_writes_its_run_into_the_mounted_folder(tmp_path):

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from lenet_course import export
 from lenet_course.kit import EXERCISES, kit_root
 from tests.image.test_documented_lines import ENGINE
 
@@ -66,7 +65,12 @@ def autograder():
     root = Path(tempfile.mkdtemp(prefix="lenet-gs-stand-in-"))
     root.chmod(0o755)
     try:
-        with zipfile.ZipFile(export.build_bundle(root / "autograder.zip")) as zf:
+        # the instructor's command, as docs/instructors.md gives it
+        subprocess.run([sys.executable, "-m", "lenet_course.cli", "export", "gradescope",
+                        "--out", str(root / "autograder.zip")], check=True, capture_output=True)  # fmt: skip
+        with zipfile.ZipFile(root / "autograder.zip") as zf:
+            names = set(zf.namelist())
+            assert {"setup.sh", "run_autograder", "pyproject.toml"} <= names, sorted(names)
             zf.extractall(root / "source")
         (root / "autograder.zip").unlink()
         for script in ("setup.sh", "run_autograder"):
@@ -106,13 +110,63 @@ def run_autograder(root: Path, files: dict[str, str], *extra: str) -> dict:
 
 
 def test_setup_and_run_autograder_on_the_stand_in(autograder):
+    """The bundle alone, as Gradescope runs it: full marks for the solutions (the 10-epoch
+    training included), nothing for the stubs, nothing for a submission that reaches for
+    every kit file in its reach, and a missing file named in its tests' feedback."""
     sols = {e: (kit_root() / "solutions" / f"{e}.py").read_text() for e in EXERCISES}
-    # --fast (the fast tier, 92 points), to keep CI's image part short: full marks from the
-    # bundle alone are tests/grading/test_bundle_run.py's, in nox -s validation
-    assert run_autograder(autograder, sols, "--fast")["score"] == 92
+    full = run_autograder(autograder, sols)
+    assert full["score"] == FULL_MARKS, lost(full)
     stubs = {e: (kit_root() / "exercises" / f"{e}.py").read_text() for e in EXERCISES}
     assert run_autograder(autograder, stubs)["score"] == 0
     reads = {
-        e: f"exec(open('/autograder/source/tests/graded/test_{e}.py').read())\n" for e in EXERCISES
-    }
-    assert run_autograder(autograder, reads)["score"] == 0
+        e: READS_THE_KIT.format(n=i, source="/autograder/source", module="lenet_course.model")
+        for i, e in enumerate(EXERCISES[:-1], start=1)
+    }  # the last exercise's file is left out: its tests say so
+    results = run_autograder(autograder, reads)
+    level = re.search(r"isolation: (\w+)", results["output"])
+    assert level, f"results.json does not name the isolation level: {results['output']}"
+    if level.group(1) in ("bwrap", "landlock"):  # the levels that hide the kit's files
+        assert results["score"] == 0, lost(results)
+    else:
+        assert "the filesystem was not hidden" in results["output"], results["output"]
+    missing = [t for t in results["tests"] if t["name"].startswith(EXERCISES[-1])]
+    assert missing and all(f"{EXERCISES[-1]}.py is missing" in t["output"] for t in missing), [
+        t["output"][:200] for t in missing
+    ]
+
+
+FULL_MARKS = 100
+
+# A submission that reaches for the kit's files: the reference model by import, and every
+# Python file the bundle ships (its graded tests and the judge's references among them).
+READS_THE_KIT = '''
+"""Exercise {n}: borrowed from every kit file in reach."""
+import glob, importlib
+
+_found = {{}}
+for _attempt in (
+    lambda: vars(importlib.import_module("{module}")),
+    lambda: _exec("".join(open(p).read() for p in glob.glob("{source}/**/*.py", recursive=True))),
+):
+    try:
+        _found = _attempt()
+        if _found:
+            break
+    except BaseException:
+        continue
+
+
+def _exec(src):
+    ns = {{"__name__": "borrowed"}}
+    exec(src, ns)
+    return ns
+
+
+globals().update({{k: v for k, v in _found.items() if not k.startswith("__")}})
+'''
+
+
+def lost(results: dict) -> str:
+    """The report's first line, then each test that lost points and why."""
+    tests = [t for t in results["tests"] if t["score"] < t["max_score"]]
+    return "\n".join([results["output"], *(f"{t['name']}: {t['output'][:600]}" for t in tests)])

@@ -185,8 +185,9 @@ def test_a_cancelled_job_and_one_killed_at_its_time_limit_say_why_and_the_others
     (Slurm warns the job 15 s before the limit, a quarter of it; submitit's 90 s came before
     the job started): his job stops at the limit. Quinn's job is cancelled with scancel while
     it waits behind bob's (--max-running 1), and bob, in the same array, is graded. A task of
-    an array cancelled while pending has no sacct record (Slurm 22.05): the run must see it
-    gone from squeue, not wait for it forever. The gradebooks and the class reports give each reason,
+    an array cancelled while pending may have no sacct record (Slurm 22.05), or get one a
+    moment after squeue drops it: the run must see it gone from squeue, not wait for it
+    forever, and say "cancelled" whenever accounting records it. The gradebooks and the class reports give each reason,
     then the log; bob's class is collected within 30 s of its last job."""
     short, rest = tmp_path / "short", tmp_path / "class"
     stubs(short / "sam", replace={"ex1_lenet": "import time\n\ntime.sleep(600)\n"})
@@ -209,7 +210,10 @@ def test_a_cancelled_job_and_one_killed_at_its_time_limit_say_why_and_the_others
     log.info("grade-all (bob, quinn) took %.0f s:\n%s", time.time() - started, text)
     assert grading.returncode == 1, text
     final = states(array)
-    assert final == {f"{array}_0": "COMPLETED"}, f"sacct knows quinn's job after all: {final}"
+    # Accounting may or may not keep a record of a task cancelled while pending; the kit
+    # asks it again before it concludes there is none, so either way is said right.
+    quinn_state = final.pop(f"{array}_1", "")
+    assert final == {f"{array}_0": "COMPLETED"}, f"bob's job did not complete: {final}"
     ended = last_end(array)
     written = (out / "gradebook.csv").stat().st_mtime
     log.info("last job ended -> gradebook written: %.1f s", written - ended)
@@ -222,8 +226,15 @@ def test_a_cancelled_job_and_one_killed_at_its_time_limit_say_why_and_the_others
     assert book["bob"]["status"] == "graded" and book["bob"]["total"] == "0", book["bob"]
     logs = out.resolve() / ".submitit"
     quinn = book["quinn"]["status"]
-    assert quinn == f"error: job {array}_1 left the queue with no record in sacct (cancelled " \
-        f"before it started?); log: {logs}/{array}_1_0_log.err", quinn  # fmt: skip
+    why = (
+        "cancelled (scancel, or the cluster's administrators)"
+        if quinn_state.startswith("CANCELLED")
+        else "left the queue with no record in sacct (cancelled before it started?)"
+    )
+    assert quinn_state in ("",) or quinn_state.startswith("CANCELLED"), quinn_state
+    assert quinn == f"error: job {array}_1 {why}; log: {logs}/{array}_1_0_log.err", (
+        f"sacct says {quinn_state or 'nothing'} of quinn's job; the gradebook: {quinn}"
+    )
     sam = gradebook(tmp_path / "short-grades")["sam"]["status"]
     assert sam.startswith("error: job ") and " killed at its time limit (--time-min 1); log: " \
         in sam and sam.endswith("_log.err"), sam  # fmt: skip

@@ -18,6 +18,10 @@ from lenet_course.errors import UserError
 POLL_FIRST_SECONDS = 1.0  # the first wait for a job; each wait after it is 1.5 times longer
 POLL_MAX_SECONDS = {"local": 1.0, "slurm": 15.0}  # up to this: one sacct call for the class
 SIGNAL_DELAY_MAX_SECONDS = 90  # submitit's own default warning before the time limit
+# A job gone from squeue that sacct does not know yet: accounting may record it a moment
+# later (slurmdbd writes behind the controller), so it is asked again for up to this long.
+ACCOUNTING_WAIT_SECONDS = 20.0
+ACCOUNTING_POLL_SECONDS = 2.0
 # Slurm states in which a job ended without a result: why, for the gradebook.
 KILLED = {
     "CANCELLED": "cancelled (scancel, or the cluster's administrators)",
@@ -188,6 +192,22 @@ def _vanished(job, listed: set[str] | None) -> bool:
     return job.watcher.get_state(job.job_id, mode="cache") == "UNKNOWN"
 
 
+def accounted_state(job_id: str, wait: float = ACCOUNTING_WAIT_SECONDS) -> str:
+    """sacct's state for one job (``CANCELLED by 0``, ``TIMEOUT``, ...), asked again every
+    few seconds for up to ``wait`` seconds; "" when accounting still has no record of it."""
+    deadline = time.monotonic() + wait
+    while True:
+        said = _slurm_command("sacct", "--noheader", "-X", "--parsable2", "--format=JobID,State",
+                              f"--jobs={job_id}")  # fmt: skip
+        for line in said.stdout.splitlines():
+            found, _, state = line.partition("|")
+            if found == str(job_id) and state.strip():
+                return state.strip()
+        if time.monotonic() + ACCOUNTING_POLL_SECONDS > deadline:
+            return ""
+        time.sleep(ACCOUNTING_POLL_SECONDS)
+
+
 def job_running(executor, job_id: str) -> bool:
     """Whether a Slurm job submitted by an earlier run is still queued or running."""
     if _kind(executor) != "slurm":
@@ -253,8 +273,8 @@ def _collect(job, config: ClusterConfig, on_result: Callable, on_status: Callabl
         config = replace(config, time_min=_sbatch_time(job.paths.submission_file, config.time_min))
     if config.kind == "slurm" and not job.paths.result_pickle.exists():
         state = job.state  # from the sacct call that found the job done
-        if state == "UNKNOWN":  # neither sacct nor squeue knows it (see queued)
-            state = "VANISHED"
+        if state == "UNKNOWN":  # neither sacct nor squeue knew it (see queued): ask again
+            state = accounted_state(job.job_id) or "VANISHED"
         if state.split()[:1] and state.split()[0].upper() in KILLED:  # no result will come
             why = failure_reason(None, state, config)
             on_status(task, f"error: job {job.job_id} {why}; log: {log}")
