@@ -177,9 +177,17 @@ def jail_nonroot(session: nox.Session) -> None:
     marker = root / "venv" / "lenet-key"
     if not marker.exists() or marker.read_text() != key:
         shutil.rmtree(root / "venv", ignore_errors=True)
-        session.run(python, "-m", "venv", str(root / "venv"), external=True)
-        session.run(str(root / "venv" / "bin" / "pip"), "install", "-q", "-e",
-                    f"{root / 'kit'}[dev]", external=True)  # fmt: skip
+        session.run(python, "-m", "venv", "--without-pip", str(root / "venv"), external=True)
+        venv_python = str(root / "venv" / "bin" / "python")
+        if _link_site_packages(session, root / "venv"):
+            # the packages are this session's own, hard-linked: only the kit copy is installed
+            session.run(venv_python, "-m", "pip", "install", "-q", "--no-deps",
+                        "--no-build-isolation", "-e", str(root / "kit"), external=True)  # fmt: skip
+        else:
+            shutil.rmtree(root / "venv")
+            session.run(python, "-m", "venv", str(root / "venv"), external=True)
+            session.run(venv_python, "-m", "pip", "install", "-q", "-e", f"{root / 'kit'}[dev]",
+                        external=True)  # fmt: skip
         marker.write_text(key)
     else:
         session.log(f"reusing {root / 'venv'} (same pyproject.toml); the kit is a fresh copy")
@@ -209,6 +217,25 @@ def jail_nonroot(session: nox.Session) -> None:
     finally:
         for done in ("kit", "data", "home"):
             shutil.rmtree(root / done, ignore_errors=True)
+
+
+def _link_site_packages(session: nox.Session, venv: Path) -> bool:
+    """Hard-link this session's installed packages (the kit's own venv, already resolved
+    from pyproject.toml) into ``venv``, less the kit itself; False where that cannot be done
+    (another Python minor version, or another filesystem), and a full install follows."""
+    import sysconfig
+
+    src = Path(sysconfig.get_paths()["purelib"])
+    dst = next((venv / "lib").glob("python3.*/site-packages"), None)
+    if dst is None or dst.parent.name != src.parent.name:
+        return False
+    names = [p for p in src.iterdir() if not p.name.startswith(("__editable__", "lenet_course"))]
+    done = subprocess.run(["cp", "-al", *map(str, names), str(dst)], capture_output=True, text=True)
+    if done.returncode != 0:
+        session.log(f"no hard links ({done.stderr.strip()[:200]}): a full install instead")
+        return False
+    session.log(f"{len(names)} packages hard-linked from {src}")
+    return True
 
 
 # --- the Docker image: built and run for real (tests/image/, README "GPU validation and Docker")

@@ -19,6 +19,7 @@ depend on the cases a seed draws.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import tempfile
@@ -127,7 +128,11 @@ def run(
     """Grade every case's fast tier under each of ``seeds``: a mutant on its own exercise, a
     variant on the exercises it writes its own way. A mutant is killed only if it loses a
     point on its exercise under every seed; a variant may lose none under any."""
-    per_case = replace(limits or Limits(test_seconds=60), jobs=1)
+    limits = limits or Limits(test_seconds=60)
+    # ``jobs`` cases at once share the cores: more threads than cores makes PyTorch's
+    # OpenMP workers wait on each other, and costs more than it gives
+    threads = limits.threads or max(1, (os.cpu_count() or 1) // jobs)
+    per_case = replace(limits, jobs=1, threads=threads)
 
     def one(case: Case) -> Outcome:
         mine = [case.exercise] if case.kind == "mutant" else [

@@ -35,17 +35,10 @@ def test_graded_points_add_up_to_100():
     assert per == {"ex1_lenet": 25, "ex2_log_softmax": 20, "ex3_train": 35, "ex4_kernels": 20}
 
 
-@pytest.mark.mnist
-@pytest.mark.slow
-@pytest.mark.validation
-def test_every_graded_test_passes_on_the_solutions(mnist_root, tmp_path):
-    cases = run_graded("solutions", tmp_path)
-    assert len(cases) == len(catalog())
-    verdicts = {
-        n: [e for e in c if e.tag in ("failure", "error", "skipped")] for n, c in cases.items()
-    }
-    bad = {n: v[0].get("message", "")[:200] for n, v in verdicts.items() if v}
-    assert not bad, f"graded tests fail on the reference solutions: {bad}"
+# That every graded test passes on the solutions, the 10-epoch ones included, is asserted by
+# full grades where users run them: `validate`'s check and the bwrap line's full marks
+# (tests/image/test_documented_lines.py) and the Gradescope bundle's full marks
+# (tests/image/test_gradescope_stand_in.py), all in `nox -s image_test`, which CI runs.
 
 
 @pytest.mark.mnist

@@ -9,7 +9,7 @@ import pytest
 from lenet_course import mutation
 from lenet_course.kit import kit_root
 
-pytestmark = pytest.mark.validation  # about 5 minutes: `nox -s validation`, which CI runs
+pytestmark = pytest.mark.validation  # 149 s on 2 quiet cores: `nox -s validation`, which CI runs
 
 SETS = [
     kit_root() / "tests" / "mutants" / "kit.json",
