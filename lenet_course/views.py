@@ -66,6 +66,7 @@ def print_report(console, report, *, hints: bool = True) -> None:
     from rich.text import Text
 
     for exercise, tests in report.by_exercise().items():
+        said = _grouped_hints(tests)
         earned, possible = sum(t.score for t in tests), sum(t.max_score for t in tests)
         table = Table(title=f"{exercise}: {earned}/{possible}", title_justify="left", expand=True)
         table.add_column("test", ratio=3)
@@ -78,13 +79,35 @@ def print_report(console, report, *, hints: bool = True) -> None:
                 "error": "[magenta]GRADER ERROR[/]",
             }.get(t.status, "[red]FAIL[/]")
             # a hint is shown literally: `conv1[i, 0]` is code, not markup
-            hint = Text("" if t.status == "passed" else t.message)
+            hint = Text(said.get(t.nodeid, ""))
             table.add_row(f"{mark} {escape(t.title)}", f"{t.score}/{t.max_score}", hint)
         console.print(table)
     for note in report.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     incomplete = " (incomplete: grader errors)" if report.grader_errors else ""
     console.print(f"[bold]Total: {report.score}/{report.max_score}{incomplete}[/]")
+
+
+def _grouped_hints(tests) -> dict[str, str]:
+    """Each test's hint, one message per cause: a failure whose message an earlier test of
+    the exercise already gave says so, and the first one names the other tests it costs."""
+    first: dict[str, object] = {}
+    also: dict[str, list[str]] = {}
+    hints: dict[str, str] = {}
+    for t in tests:
+        if t.status == "passed":
+            continue
+        if t.status == "failed" and t.message in first:
+            hints[t.nodeid] = f'the same cause as "{first[t.message].title}" above'
+            also[t.message].append(t.title)
+            continue
+        if t.status == "failed":
+            first[t.message], also[t.message] = t, []
+        hints[t.nodeid] = t.message
+    for message, t in first.items():
+        if also[message]:
+            hints[t.nodeid] += f"\n(it also costs: {'; '.join(also[message])})"
+    return hints
 
 
 TESTS_FAILED = 1  # check: a test the student can run failed (pytest's code for it)
@@ -118,9 +141,11 @@ def grader_errors_exit(console, report) -> int:
     return GRADER_FAILED
 
 
-def grade_with_progress(console, submission: Path, limits, *, full: bool, data, hidden=True):
+def grade_with_progress(
+    console, submission: Path, limits, *, full: bool, data, hidden=True, seed=None
+):
     """Grade with a progress bar over the four exercises (``hidden=False``: the hidden
-    tests are listed, not run)."""
+    tests are listed, not run; ``seed``: the grading seed, else a fresh one)."""
     from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
 
     from lenet_course.grading.judge.runner import grade
@@ -135,7 +160,7 @@ def grade_with_progress(console, submission: Path, limits, *, full: bool, data, 
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("grading exercises", total=len(EXERCISES))
         return grade(
-            submission, limits, full=full, data_root=data, hidden=hidden,
+            submission, limits, full=full, data_root=data, hidden=hidden, seed=seed,
             on_exercise=lambda ex, results: progress.advance(task),
         )  # fmt: skip
 

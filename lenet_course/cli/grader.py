@@ -19,7 +19,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     console = views.console()
     report = views.grade_with_progress(
         console, Path(args.submission), flags.limits_from(args), full=not args.fast,
-        data=flags.grading_data(args, not args.fast),
+        data=flags.grading_data(args, not args.fast), seed=args.seed,
     )  # fmt: skip
     write_gradescope(report, Path(args.out))
     if args.junit:
@@ -160,6 +160,11 @@ def register(command) -> None:
     p.add_argument(
         "--jobs", type=int, default=2,
         help="exercises graded at once (default 2; 1 keeps the memory peak lowest)",
+    )  # fmt: skip
+    p.add_argument(
+        "--seed", type=int, default=None, metavar="N",
+        help="the grading seed that draws the test cases (default: a fresh one; a report's "
+        "'Grading seed' replays that grade)",
     )  # fmt: skip
     flags.add_limit_flags(p)
     p.set_defaults(func=cmd_grade)

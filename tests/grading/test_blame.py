@@ -136,3 +136,20 @@ def test_on_cuda_the_memory_cap_gives_way_to_the_containers_with_a_note():
     assert gpu.memory_mb == 0 and "docker run --memory" in notes[0]
     assert gpu.test_seconds == SMALL.test_seconds
     assert limits_for_device(SMALL, cuda=False) == (SMALL, [])
+
+
+def test_one_message_per_cause_with_the_tests_it_costs(tmp_path, monkeypatch, capsys):
+    """A wrong fc1 size fails every forward test with the same message: the student reads
+    it once, with the tests it costs, not six times."""
+    cause = "fc1 expects 256 inputs (16 x 4 x 4), yours takes 400"
+    tests = [TestResult(f"t.py::{n}", "ex1_lenet", f"test {n}", 5, status="failed", message=cause)
+             for n in "abc"] + [TestResult("t.py::d", "ex1_lenet", "test d", 5,
+                                           status="failed", message="another cause")]  # fmt: skip
+    monkeypatch.setattr(views, "grade_with_progress", lambda *a, **k: GradeReport("s", tests))
+    monkeypatch.setenv("COLUMNS", "400")
+    cli.main(["check", "--target", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert printed.count(cause) == 1, printed
+    assert "it also costs: test b; test c" in printed, printed
+    assert printed.count('the same cause as "test a" above') == 2, printed
+    assert "another cause" in printed

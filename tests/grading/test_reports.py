@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 from lenet_course.grading.classroom.gradebook import grade_all
 from lenet_course.grading.judge.reports import gradescope, junit, write_gradescope
-from lenet_course.grading.judge.runner import GradeReport, TestResult
+from lenet_course.grading.judge.runner import GradeReport, TestResult, grade
 from tests.grading.conftest import FAST_MAX, SMALL, make_submission
 
 
@@ -84,3 +84,42 @@ def test_grade_all_writes_a_complete_gradebook_and_resumes(tmp_path):
     assert {o.status for o in again} == {"skipped"}
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
     assert len(rows) == 5 and all(r["total"] for r in rows)
+
+
+def test_a_grade_replayed_with_its_seed_gives_the_same_report_test_by_test(tmp_path):
+    """A disputed grade is replayed: the seed the report names draws the same cases, so the
+    same submission gets the same verdict and the same message in every test."""
+    sub = make_submission(
+        tmp_path / "sub",
+        edits={"ex2_log_softmax": ("dim=1)", "dim=0)")},  # softmax over the batch: it fails
+    )
+    first = grade(sub, SMALL, full=False, exercises=("ex2_log_softmax",))
+    assert first.grading_seed is not None and first.to_dict()["grading_seed"] == first.grading_seed
+    replay = grade(sub, SMALL, full=False, exercises=("ex2_log_softmax",), seed=first.grading_seed)
+    assert replay.grading_seed == first.grading_seed
+    assert any(t.status == "failed" for t in first.tests), "the mutant must lose points"
+    said = [(t.nodeid, t.status, t.score, t.message) for t in first.tests]
+    assert [(t.nodeid, t.status, t.score, t.message) for t in replay.tests] == said
+    # the messages carry the drawn cases: another seed says other numbers
+    other = grade(sub, SMALL, full=False, exercises=("ex2_log_softmax",),
+                  seed=first.grading_seed + 1)  # fmt: skip
+    assert [t.message for t in other.tests] != [t.message for t in first.tests]
+
+
+def test_grade_seed_reaches_the_grader_and_results_json_names_it(tmp_path, monkeypatch):
+    from lenet_course import cli, views
+
+    asked = {}
+
+    def graded(*args, **kwargs):
+        asked.update(kwargs)
+        return GradeReport("s", [TestResult("t.py::a", "ex1_lenet", "a", 5, status="passed",
+                                            score=5)], grading_seed=kwargs["seed"])  # fmt: skip
+
+    monkeypatch.setattr(views, "grade_with_progress", graded)
+    out = tmp_path / "results.json"
+    assert cli.main(["grade", str(tmp_path), "--fast", "--seed", "1234", "--out", str(out)]) == 0
+    assert asked["seed"] == 1234
+    results = json.loads(out.read_text())
+    assert results["extra_data"] == {"grading_seed": 1234}
+    assert "Grading seed: 1234" in results["output"] and "--seed 1234" in results["output"]

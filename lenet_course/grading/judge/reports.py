@@ -36,11 +36,17 @@ def gradescope(report: GradeReport) -> dict:
     lines = [f"Score: {report.score}/{report.max_score}"] + [f"Note: {n}" for n in report.notes]
     if report.grader_errors:
         lines.insert(1, "INCOMPLETE: the grader failed in some tests; this score is not final.")
+    if report.grading_seed is not None:
+        lines.append(
+            f"Grading seed: {report.grading_seed} (the test cases drawn; "
+            f"`lenet-course grade SUBMISSION --seed {report.grading_seed}` replays this grade)"
+        )
     return {
         "score": report.score,
         "execution_time": report.execution_time,
         "output": "\n".join(lines),
         "stdout_visibility": "visible",
+        "extra_data": {"grading_seed": report.grading_seed},
         "tests": [_gradescope_test(t) for t in report.tests],
     }
 

@@ -63,6 +63,7 @@ class GradeReport:
     notes: list[str] = field(default_factory=list)
     isolation: str = ""
     fingerprint: str = ""  # SHA-256 over the exercise files graded
+    grading_seed: int | None = None  # the cases drawn: `grade --seed` replays this grade
 
     @property
     def score(self) -> int:
@@ -92,6 +93,7 @@ class GradeReport:
             "execution_time": self.execution_time,
             "isolation": self.isolation,
             "fingerprint": self.fingerprint,
+            "grading_seed": self.grading_seed,
             "notes": self.notes,
             "tests": [asdict(t) for t in self.tests],
         }
@@ -325,6 +327,7 @@ def grade(
         notes=notes,
         isolation=isolation,
         fingerprint=fingerprint(submission),
+        grading_seed=seed,
     )
 
 
