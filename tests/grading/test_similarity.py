@@ -3,6 +3,7 @@ grading here: the screen reads files, and the report reads synthetic report.json
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -19,6 +20,7 @@ from lenet_course.grading.classroom.similarity import (
     read_csv,
     screen_and_write,
     screen_class,
+    write_screen,
 )
 from lenet_course.kit import EXERCISES
 from lenet_course.plots import pass_rate_figure
@@ -222,3 +224,24 @@ def test_grade_all_on_a_class_without_copies_writes_an_empty_screen(monkeypatch,
     page = (tmp_path / "out" / "report.html").read_text()
     assert 'id="no-flags"' in page and "No submission matches the reference" in page
     assert 'id="no-flags"' in (tmp_path / "out" / "similarity.html").read_text()
+
+
+def test_a_large_screen_keeps_its_page_small_and_every_flagged_pair_in_the_csv(screened):
+    """At class scale the side-by-side views are the page's weight: similarity.html shows
+    the most similar pairs side by side and lists the others, with a note of what it left
+    out; similarity.csv still has every pair."""
+    _, screen, out = screened
+    small = dataclasses.replace(screen, config=dataclasses.replace(
+        screen.config, side_by_side=1, table_rows=2))  # fmt: skip
+    write_screen(small, out / "cut")
+    page = (out / "cut" / "similarity.html").read_text()
+    flagged = [*screen.flagged, *screen.reference_matches]
+    assert len(flagged) > 2, "the fixture's class must flag more pairs than the page keeps"
+    assert page.count('<section class="pair"') == 1 and page.count("<mark>") >= 1
+    assert 'id="cut-rows"' in page and f"first 2 of the {len(flagged)} flagged pairs" in page
+    assert 'id="cut-pairs"' in page
+    top = max(flagged, key=lambda m: m.score)
+    assert f"{top.student_a}</span> and" in page, "the most similar pair is the one shown"
+    assert read_csv(out / "cut" / "similarity.csv") == screen.matches, "the CSV keeps them all"
+    full = (out / "similarity.html").read_text()
+    assert 'id="cut-rows"' not in full and 'id="cut-pairs"' not in full

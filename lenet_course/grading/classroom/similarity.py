@@ -67,6 +67,12 @@ class ScreenConfig:
     shares it, so it alone must never flag."""
     noise: int = 25
     """copydetect's noise threshold: the k-gram length, in normalised characters."""
+    side_by_side: int = 100
+    """similarity.html shows this many flagged pairs side by side, the most similar first
+    (each costs a few kB of marked code); the rest are rows of its table."""
+    table_rows: int = 2000
+    """...and lists this many flagged pairs in its table; similarity.csv has every one. The
+    page stays a few MB at any class size, and opens in a browser."""
     boilerplate: Path | None = None
     """The stub files students started from (None: the kit's ``exercises/``)."""
     reference: Path | None = None
@@ -348,10 +354,15 @@ def write_screen(screen: Screen, out: Path) -> list[Path]:
     paths.append(
         save_figure(similarity_figure(screen.scores(), screen.config.threshold), out / PLOT_NAME)
     )
-    flagged = [*screen.flagged, *screen.reference_matches]
+    flagged = sorted(
+        [*screen.flagged, *screen.reference_matches],
+        key=lambda m: (-m.score, m.student_a, m.student_b, m.exercise),
+    )
+    shown = flagged[: screen.config.side_by_side]
     page = render(
-        "similarity.html", screen=screen, plot=PLOT_NAME, csv=CSV_NAME,
-        pairs=[(m, *screen.highlights[m.student_a, m.student_b, m.exercise]) for m in flagged],
+        "similarity.html", screen=screen, plot=PLOT_NAME, csv=CSV_NAME, flagged=len(flagged),
+        rows=flagged[: screen.config.table_rows],
+        pairs=[(m, *screen.highlights[m.student_a, m.student_b, m.exercise]) for m in shown],
     )  # fmt: skip
     paths.append(atomic_write(out / HTML_NAME, page))
     return paths
