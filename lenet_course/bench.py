@@ -195,7 +195,7 @@ def compare_loaders(
     )
 
 
-# --- The lever matrix (issue 30) ---------------------------------------------------------
+# --- The lever matrix: which GPU levers pay, measured on the device at hand -------------
 
 _LAUNCH_CALLS = frozenset({
     "cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx",
@@ -222,7 +222,7 @@ _CUDNN = "cuDNN runs on CUDA only"
 _CL = "the CPU already trains channels-last (its eager cell)"
 LEVER_MATRIX: tuple[Cell, ...] = (
     Cell("eager"),
-    Cell("graph (K=1, today's --cuda-graph)", (("cuda_graph", True),), _GRAPH),
+    Cell("graph (K=1, the default --cuda-graph)", (("cuda_graph", True),), _GRAPH),
     Cell("graph K=600", (("cuda_graph", True), ("graph_steps", 600)), _GRAPH),
     Cell("graph K=600, compiled",
          (("cuda_graph", True), ("graph_steps", 600), ("compile", "default")), _GRAPH),
@@ -244,7 +244,7 @@ LEVER_MATRIX: tuple[Cell, ...] = (
 )  # fmt: skip
 """Pruned from the 4 x 3 x 2 x 2 combinations of graph (off, K=1, 4, 600), compile (off,
 default, reduce-overhead), cudnn.benchmark and channels-last: each lever alone from eager
-and from today's graph, and the all-in combinations; in order of what a short run must
+and from the default graph, and the all-in combinations; in order of what a short run must
 learn first, since cells past the time budget are skipped (and say so)."""
 
 

@@ -100,9 +100,9 @@ class TrainConfig:
 CUDA_GRAPH_LEVERS: Mapping[str, object] = MappingProxyType({"graph_steps": 1})
 """The levers that come with the graph in ``train --cuda-graph`` and in ``validate``'s graph
 path: to be the fastest correct graph cell of ``lenet-course bench --levers`` on a GPU (its
-JSON's ``graph_default``, written by ``scripts/gpu_validate.sh`` into ``levers.json``). No
-GPU has run the matrix yet, so this stays today's measured graph, one step per replay
-(0.247 s per epoch on an H200), until a GPU run says which cell wins."""
+JSON's ``graph_default``, written by ``scripts/gpu_validate.sh`` into ``levers.json``).
+Until a GPU run of the matrix says which cell wins, it is the graph that has been measured,
+one step per replay (docs/benchmarks.md has its figures)."""
 
 
 def with_cuda_graph(config: TrainConfig) -> TrainConfig:

@@ -10,6 +10,6 @@ EDITION = "kit"
 # The commands each edition that ships part of the kit offers; the kit offers them all.
 COMMANDS = {
     "student": ("check", "data"),  # lenet_course.release.STUDENT_MODULES
-    "bundle": ("grade", "check", "data"),  # the same modules: lenet_course.grading.export
+    "bundle": ("grade", "check", "data"),  # the modules of lenet_course.export.build_bundle
 }
 STUDENT_COMMANDS = COMMANDS["student"]

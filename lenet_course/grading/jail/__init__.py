@@ -25,8 +25,12 @@ forces one; a forced level the machine cannot give is an error, never a quiet fa
 ``uid`` (reported as "reduced": root without bubblewrap and without Landlock)
     An unprivileged uid of its own, a new session and rlimits; the filesystem is not
     hidden and the network is not cut. The report says so.
-``none`` (not root: a student's own ``check``)
+``none`` (forced with ``LENET_JAIL=none``, or where no other level starts)
     A plain child process with rlimits. Integrity is the student's own business there.
+
+A grader that is not root gets ``bwrap`` in a user namespace where bubblewrap may make one,
+else ``landlock`` under its own uid, else ``none``; never ``uid``, which needs root to give
+a worker a uid of its own (:data:`.levels.OWN_UID_NOTES`).
 Its four concerns, one module each: :mod:`.levels` (which level this machine gives),
 :mod:`.bwrap` (the bubblewrap command line), :mod:`.paths` (what a worker may read and write)
 and :mod:`.client` (the :class:`~.client.Worker` handle, the judge's side of the protocol);
