@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -295,9 +296,21 @@ def write_student_release(out: Path, *, repo_url: str | None = None,
             ) from None
         kit = tomllib.loads((root / "pyproject.toml").read_text())
         atomic_write(staging / "pyproject.toml", _pyproject(kit))
-        atomic_write(
-            staging / "README.md", _readme(visible, hidden, sorted(p.name for p in notebooks))
+        readme = _readme(visible, hidden, sorted(p.name for p in notebooks))
+        missing = sorted(
+            {
+                n
+                for n in re.findall(r"notebooks/[\w.-]+\.ipynb", readme)
+                if not (staging / n).is_file()
+            }
         )
+        if missing:
+            raise UserError(
+                f"the release's README names {', '.join(missing)}, which the release does not "
+                "ship, so nothing was written. Fix: add the exercise's jupytext source "
+                "notebooks/<exercise>.py (docs/instructors.md), then release again."
+            )
+        atomic_write(staging / "README.md", readme)
         atomic_write(
             staging / ".gitignore",
             ".venv/\n__pycache__/\n*.egg-info/\nruns/\n.ipynb_checkpoints/\n",

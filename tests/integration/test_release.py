@@ -125,3 +125,24 @@ def test_a_release_that_would_leak_a_solution_line_writes_nothing(tmp_path, monk
     with pytest.raises(UserError, match=r"(?s)solution code.*with torch.no_grad\(\):"):
         release.write_student_release(out)
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_release_that_names_a_notebook_it_does_not_ship_writes_nothing(tmp_path, monkeypatch):
+    """The student README lists a notebook per exercise: an exercise without one (a new
+    exercise, its notebook not written yet) stops the release, naming the file and the fix."""
+    from lenet_course import authoring
+
+    made = authoring.make_notebooks
+
+    def all_but_ex4(src, out, **kw):
+        written = made(src, out, **kw)
+        for path in written:
+            if path.name.startswith("ex4_"):
+                path.unlink()
+        return [p for p in written if p.exists()]
+
+    monkeypatch.setattr(authoring, "make_notebooks", all_but_ex4)
+    out = tmp_path / "lab"
+    with pytest.raises(UserError, match=r"names notebooks/ex4_kernels\.ipynb.*does not ship"):
+        release.write_student_release(out)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
