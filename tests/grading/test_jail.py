@@ -8,6 +8,7 @@ drop, the namespaces and the read-only view are exercised for real.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -654,3 +655,50 @@ def test_a_kit_installed_inside_the_python_prefix_stays_unreadable_at_landlock(t
         read
     ), "everything else in the prefix must stay readable"
     assert str(site) in listed, "site-packages must stay listable, for Python's import"
+
+
+STUCK = '''"""Exercise 4, stuck in a loop after printing its progress."""
+for step in range(30):
+    print(f"step {step}")
+while True:
+    step += 1
+'''
+
+
+def test_a_timeout_shows_the_line_running_and_the_last_lines_printed(tmp_path):
+    """A student whose code runs out of time sees where it was and what it printed last:
+    plain text from the worker's stderr, bounded, never a verdict."""
+    folder = tmp_path / "stuck"
+    folder.mkdir()
+    (folder / "ex4_kernels.py").write_text(STUCK)
+    os.chmod(tmp_path, 0o755)
+    workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
+    worker = client.Worker("ex4_kernels", folder, limits=limits.WorkerLimits(), workdir=workdir)
+    try:
+        worker.call("ping", timeout=120)
+        with pytest.raises(blame.StudentFailure) as failed:
+            worker.call("ex4.change", timeout=5, before={}, after={})
+    finally:
+        worker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    said = str(failed.value)
+    assert "ran out of time (limit 5 s)" in said, said
+    assert re.search(r"It was running line [45] of ex4_kernels\.py \(in <module>\)", said), said
+    assert "step 29" in said and "step 9\n" not in said, f"the last 20 lines, no more:\n{said}"
+    assert "Thread 0x" not in said and "File " not in said, f"the raw stack is not shown:\n{said}"
+
+
+def test_last_words_keep_the_students_prints_and_the_innermost_exercise_frame():
+    tail = (
+        "loss 0.5\nloss 0.4\nTimeout (0:00:04.500000)!\n"
+        "Thread 0x00007f (most recent call first):\n"
+        '  File "/usr/lib/python3/torch/nn/modules/module.py", line 1 in _call_impl\n'
+        '  File "/scratch/sub/ex3_train.py", line 42 in train\n'
+        '  File "/opt/kit/lenet_course/grading/sandbox/probes.py", line 9 in train\n'
+    )
+    said = client.last_words(tail)
+    assert "It was running line 42 of ex3_train.py (in train)" in said, said
+    assert said.endswith("loss 0.5\nloss 0.4"), said
+    assert client.last_words("") == ""
+    long = "\n".join(f"x{i}" for i in range(100))
+    assert client.last_words(long).splitlines()[1:] == [f"x{i}" for i in range(80, 100)]

@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -29,6 +30,7 @@ from lenet_course.grading.jail.limits import WorkerLimits
 from lenet_course.grading.jail.paths import _closed_folder, _package_dir, landlock_rules
 from lenet_course.grading.jail.reaper import descendants
 from lenet_course.grading.sandbox import protocol
+from lenet_course.kit import EXERCISES
 
 log = logging.getLogger(__name__)
 READY_SECONDS = 180.0
@@ -353,7 +355,9 @@ class Worker:
             self.stop()
             self.start()
         self._ids = secrets.randbits(52)  # not guessable: a reply written ahead cannot match
-        request = protocol.dumps({"id": self._ids, "op": op, "args": protocol.encode(args)})
+        request = protocol.dumps(
+            {"id": self._ids, "op": op, "seconds": timeout, "args": protocol.encode(args)}
+        )
         deadline = time.monotonic() + timeout
         try:
             self.proc.stdin.write(request)
@@ -372,6 +376,11 @@ class Worker:
         return reply["value"]
 
     def _why_failed(self, exc: Exception, timeout: float) -> str:
+        what = self._what_happened(exc, timeout)
+        time.sleep(0.1)  # the stack the worker dumped at its deadline reaches the drain
+        return what + last_words(self.stderr_tail())
+
+    def _what_happened(self, exc: Exception, timeout: float) -> str:
         if isinstance(exc, protocol.WorkerGone) and exc.timed_out:
             return f"ran out of time (limit {timeout:.0f} s): is there an endless loop or a sleep?"
         if isinstance(exc, protocol.WorkerGone) or isinstance(exc, BrokenPipeError):
@@ -395,3 +404,33 @@ class Worker:
             f"your code's process sent back something that is not a result ({exc}); did "
             "your code write to the grader's channel? This test scores zero."
         )
+
+
+PRINTED_LINES, PRINTED_CHARS = 20, 2000  # of the student's output, shown after a failure
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>.+)$')
+
+
+def last_words(tail: str) -> str:
+    """What a student needs after a timeout, a crash or a memory kill, from the worker's
+    stderr: the line of their code it was running (the stack the worker dumps just before
+    its deadline: innermost frame in an exercise file) and the last lines their code printed.
+    Plain text for the student to read; nothing here decides a grade."""
+    running, printed = "", []
+    in_dump = False
+    for line in tail.splitlines():
+        if line.startswith("Timeout (") or line.startswith(("Thread 0x", "Current thread 0x")):
+            in_dump = True
+            continue
+        frame = _FRAME.match(line) if in_dump else None
+        if frame:
+            name = frame["file"].rsplit("/", 1)[-1]
+            if not running and name.removesuffix(".py") in EXERCISES:
+                running = f"line {frame['line']} of {name} (in {frame['func'].strip()})"
+            continue
+        in_dump = False
+        printed.append(line)
+    shown = "\n".join(printed[-PRINTED_LINES:]).strip()[-PRINTED_CHARS:]
+    said = f" It was running {running}." if running else ""
+    if shown:
+        said += f" The last lines your code printed:\n{shown}"
+    return said

@@ -11,6 +11,7 @@ sends back is checked by the judge.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import resource
@@ -76,6 +77,7 @@ def main(argv: list[str]) -> None:
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # the student's prints go to stderr, which the judge keeps a tail of
     os.close(devnull)
+    sys.stdout.reconfigure(line_buffering=True)  # a worker killed mid-test loses no line
     sys.stdin = open(os.devnull)  # noqa: SIM115
 
     import torch
@@ -94,6 +96,11 @@ def main(argv: list[str]) -> None:
             return
         request = json.loads(line)
         reply: dict = {"id": request["id"]}
+        seconds = request.get("seconds")
+        if isinstance(seconds, int | float) and seconds > 0:
+            # just before the judge's deadline, the stack goes to stderr: the judge shows the
+            # student the line their code was running when it ran out of time
+            faulthandler.dump_traceback_later(max(0.2, seconds - min(1.0, seconds / 10)))
         try:
             probe = probes.PROBES[request["op"]]
             value = probe(sub, **protocol.decode(request.get("args", {})))
@@ -108,6 +115,7 @@ def main(argv: list[str]) -> None:
                 trace = "".join(traceback.format_exception(exc))
                 reply.update(ok=False, error=f"{type(exc).__name__}: {exc}", fault=whose,
                              trace=trace[-protocol.MAX_TRACE_CHARS :])  # fmt: skip
+        faulthandler.cancel_dump_traceback_later()
         try:
             message = protocol.dumps(reply)
         except (TypeError, ValueError) as exc:
