@@ -191,7 +191,8 @@ class Worker:
         self.level = levels.level()
         self.proc: subprocess.Popen | None = None
         self._buffer = bytearray()
-        self._tail: collections.deque[bytes] = collections.deque(maxlen=64)
+        self._tail = bytearray()  # the last TAIL_BYTES the worker wrote to stderr
+        self._tail_lock = threading.Lock()
         self._ids = 0
         self.uid = 0
 
@@ -284,7 +285,8 @@ class Worker:
             env=env or None, cwd=cwd, start_new_session=True,
         )  # fmt: skip
         self._buffer = bytearray()
-        self._tail.clear()
+        with self._tail_lock:
+            self._tail.clear()
         self._drainer = threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True)
         self._drainer.start()
         self._await_ready()
@@ -320,10 +322,13 @@ class Worker:
 
     def _drain(self, stream) -> None:
         for chunk in iter(lambda: stream.read1(4096), b""):
-            self._tail.append(chunk)
+            with self._tail_lock:  # bounded by bytes: a print per line is a chunk per line
+                self._tail += chunk
+                del self._tail[:-TAIL_BYTES]
 
-    def stderr_tail(self) -> str:
-        return b"".join(self._tail).decode(errors="replace")[-4000:]
+    def stderr_tail(self, chars: int = 4000) -> str:
+        with self._tail_lock:
+            return bytes(self._tail).decode(errors="replace")[-chars:]
 
     def stop(self) -> None:
         """Kill the worker and everything it started; the namespace goes with it."""
@@ -378,7 +383,7 @@ class Worker:
     def _why_failed(self, exc: Exception, timeout: float) -> str:
         what = self._what_happened(exc, timeout)
         time.sleep(0.1)  # the stack the worker dumped at its deadline reaches the drain
-        return what + last_words(self.stderr_tail())
+        return what + last_words(self.stderr_tail(TAIL_BYTES))
 
     def _what_happened(self, exc: Exception, timeout: float) -> str:
         if isinstance(exc, protocol.WorkerGone) and exc.timed_out:
@@ -406,6 +411,7 @@ class Worker:
         )
 
 
+TAIL_BYTES = 16_384  # of a worker's stderr, kept for the messages after a failure
 PRINTED_LINES, PRINTED_CHARS = 20, 2000  # of the student's output, shown after a failure
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>.+)$')
 
