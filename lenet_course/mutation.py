@@ -41,6 +41,7 @@ class Case:
     folder: Path
     exercise: str | None  # the exercise a mutant touches
     bug: str = ""
+    hidden_only: str = ""  # why only hidden tests may catch this mutant ("" : check must)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Outcome:
     lost: list[str]  # the tests that lost points (under any seed)
     detail: str = ""
     seeds: list[int] = field(default_factory=list)  # where it went wrong: survived, or lost
+    in_check: bool = False  # a mutant: a visible test (what `check` runs) lost under every seed
 
 
 def _solutions() -> dict[str, str]:
@@ -88,7 +90,9 @@ def _from_patches(path: Path, tmp: Path, solutions: dict[str, str]) -> list[Case
         folder = tmp / p["name"]
         folder.mkdir()
         (folder / f"{p['file']}.py").write_text(text.replace(p["old"], p["new"]))
-        cases.append(Case(p["name"], "mutant", folder, p["file"], p.get("bug", "")))
+        cases.append(
+            Case(p["name"], "mutant", folder, p["file"], p.get("bug", ""), p.get("hidden_only", ""))
+        )
     return cases
 
 
@@ -148,6 +152,7 @@ def run(
             seed: [t for t in results if t.status in ("failed", "error")]
             for seed, results in by_seed.items()
         }
+        in_check = all(any(not t.hidden for t in lost[seed]) for seed in seeds)
         if case.kind == "mutant":
             wrong = [seed for seed in seeds if not lost[seed]]  # seeds it survived
         else:
@@ -156,7 +161,7 @@ def run(
         detail = "; ".join(
             f"seed {seed}: {t.message[:160]}" for seed in seeds for t in lost[seed][:1]
         )
-        outcome = Outcome(case, not wrong, tests, detail, wrong)
+        outcome = Outcome(case, not wrong, tests, detail, wrong, in_check and case.kind == "mutant")
         if on_done:
             on_done(outcome)
         return outcome
@@ -166,16 +171,26 @@ def run(
 
 
 def summary(outcomes: list[Outcome], seeds: tuple[int, ...] = ()) -> dict:
-    """Kill rate over the mutants (killed under every seed), the false alarms over the
-    variants, and the seeds under which anything went wrong."""
+    """Two kill rates over the mutants (killed under every seed): by the whole grade, and by
+    the visible tests alone, which is what a student's ``check`` shows; each mutant only
+    hidden tests catch, with its reason; the false alarms over the variants, and the seeds
+    under which anything went wrong."""
     mutants = [o for o in outcomes if o.case.kind == "mutant"]
     variants = [o for o in outcomes if o.case.kind == "variant"]
     killed = sum(o.ok for o in mutants)
+    in_check = sum(o.ok and o.in_check for o in mutants)
     return {
         "seeds": list(seeds),
         "mutants": len(mutants),
         "killed": killed,
         "kill_rate": killed / len(mutants) if mutants else 1.0,
+        "killed_in_check": in_check,
+        "check_kill_rate": in_check / len(mutants) if mutants else 1.0,
+        "hidden_only": {
+            o.case.name: o.case.hidden_only or "(no reason given: a visible test should catch it)"
+            for o in mutants
+            if o.ok and not o.in_check
+        },
         "survivors": [o.case.name for o in mutants if not o.ok],
         "survived_under": {o.case.name: o.seeds for o in mutants if not o.ok},
         "variants": len(variants),

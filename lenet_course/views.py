@@ -166,8 +166,10 @@ def grade_with_progress(
 
 
 def print_mutants(console, outcomes, summary: dict) -> None:
-    """The mutation-testing table, then the kill rate and the false alarms."""
+    """The mutation-testing table, then the two kill rates, the mutants only hidden tests
+    catch (with why), and the false alarms."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="Mutation testing (fast tier)", title_justify="left", expand=True)
     for col in ("case", "kind", "result", "tests that lost points"):
@@ -175,7 +177,8 @@ def print_mutants(console, outcomes, summary: dict) -> None:
     for o in outcomes:
         under = f"\n[dim]seeds {', '.join(map(str, o.seeds))}[/]" if o.seeds else ""
         if o.case.kind == "mutant":
-            result = "[green]killed[/]" if o.ok else f"[red]SURVIVED[/]{under}"
+            seen = "in check" if o.in_check else "by hidden tests only"
+            result = f"[green]killed[/]\n[dim]{seen}[/]" if o.ok else f"[red]SURVIVED[/]{under}"
         else:
             result = "[green]full marks[/]" if o.ok else f"[red]FALSE ALARM[/]{under}"
         lost = ", ".join(n.split("::")[-1] for n in o.lost) or "-"
@@ -183,10 +186,17 @@ def print_mutants(console, outcomes, summary: dict) -> None:
     console.print(table)
     seeds = len(summary["seeds"])
     console.print(
-        f"Kill rate: {summary['killed']}/{summary['mutants']} ({100 * summary['kill_rate']:.0f}%) "
-        f"killed under all {seeds} seeds; false alarms: {len(summary['false_alarms'])}/"
-        f"{summary['variants']}"
+        f"Kill rate by the whole grade: {summary['killed']}/{summary['mutants']} "
+        f"({100 * summary['kill_rate']:.0f}%) killed under all {seeds} seeds; false alarms: "
+        f"{len(summary['false_alarms'])}/{summary['variants']}"
     )
+    console.print(
+        f"Kill rate in the student's view (the visible tests `check` runs): "
+        f"{summary['killed_in_check']}/{summary['mutants']} "
+        f"({100 * summary['check_kill_rate']:.0f}%)"
+    )
+    for name, reason in summary["hidden_only"].items():
+        console.print(Text(f"  {name}: caught by hidden tests only: {reason}"))
     for name, under in {**summary["survived_under"], **summary["false_alarm_under"]}.items():
         console.print(f"  {name}: went wrong under seeds {', '.join(map(str, under))}")
 

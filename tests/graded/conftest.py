@@ -22,6 +22,28 @@ def random_weights(rng: torch.Generator) -> dict:
     return named_weights(lenet(draw_seed(rng)))
 
 
+ACTIVATION_PEAK = 30.0  # a trained LeNet's activations reach the tens
+
+
+def realistic_weights(rng: torch.Generator, x: torch.Tensor) -> dict:
+    """This run's weights, each layer scaled in turn so that its largest output on ``x`` in
+    the lecture's net is ``ACTIVATION_PEAK`` in size, as a trained net's are: an activation
+    that clips (ReLU6, hardtanh, a clamp) then computes something else than a ReLU, and
+    shows. Init weights on images in [0, 1] stay below 6 everywhere."""
+    weights = random_weights(rng)
+    for name in weights:
+        seen = {}
+        net = reference(weights)
+        layer = getattr(net, name)
+        hook = layer.register_forward_hook(lambda m, i, out, seen=seen: seen.update(out=out))
+        with torch.no_grad():
+            net.eval()(x)
+        hook.remove()
+        scale = ACTIVATION_PEAK / max(float(seen["out"].abs().max()), 1e-6)
+        weights[name] = {p: value * scale for p, value in weights[name].items()}
+    return weights
+
+
 def reference(weights: dict) -> torch.nn.Module:
     """The lecture's LeNet (log-probabilities out) holding ``weights``."""
     return lenet(weights=weights)

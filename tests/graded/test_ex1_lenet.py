@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tests.graded.conftest import draw_seed, images, random_weights, reference
+from tests.graded.conftest import draw_seed, images, realistic_weights, reference
 
 KERNEL_SHAPES = {
     "conv1": [6, 1, 5, 5],
@@ -124,7 +124,8 @@ STAGES = [
 def traced(ex1, rng, batch: int, **extra) -> tuple[dict, dict, torch.Tensor]:
     """A forward pass with this run's weights and images, every named layer's input and
     output recorded; each layer's output is checked to be its computation on its input."""
-    weights, x = random_weights(rng), images(rng, batch)
+    x = images(rng, batch)
+    weights = realistic_weights(rng, x)
     obs = ex1.call("ex1.forward", seed=draw_seed(rng), x=x, weights=weights, trace=True, **extra)
     first = stage(obs, "conv1:in")
     assert first is not None and torch.equal(first, x), (
@@ -188,17 +189,102 @@ def test_samples_in_a_batch_do_not_affect_each_other(ex1, rng):
     )
 
 
+def lecture_stages(weights: dict, x: torch.Tensor) -> dict:
+    """The lecture's input and output of each named layer, for the same weights and images."""
+    net, seen = reference(weights).eval(), {}
+    hooks = [
+        getattr(net, name).register_forward_hook(
+            lambda m, i, o, name=name: seen.update({f"{name}:in": i[0], f"{name}:out": o})
+        )
+        for name in KERNEL_SHAPES
+    ]
+    with torch.no_grad():
+        net(x)
+    for hook in hooks:
+        hook.remove()
+    return seen
+
+
+# Between two layers: (the stage before, the stage after, what the lecture does there).
+BETWEEN = [
+    ("conv1:out", "conv2:in", "a ReLU, then 2x2 max-pooling"),
+    ("conv2:out", "fc1:in", "a ReLU, 2x2 max-pooling, then flattening"),
+    ("fc1:out", "fc2:in", "a ReLU"),
+    ("fc2:out", "fc3:in", "a ReLU"),
+]
+
+
+def what_it_did(before: torch.Tensor, after: torch.Tensor, pools: bool) -> str:
+    """The likely cause, from what the student's net did to ``before`` to get ``after``."""
+    clip = "an activation that clips (ReLU6, hardtanh or a clamp) instead of F.relu"
+    done = [  # (what the student may have written, what it computes from ``before``)
+        ("no ReLU", lambda t: t),
+        (clip, lambda t: t.clamp(0, 6)),
+        (clip, lambda t: F.hardtanh(t)),
+        ("a sigmoid or tanh instead of a ReLU", torch.sigmoid),
+        ("a sigmoid or tanh instead of a ReLU", torch.tanh),
+    ]
+    if pools:
+        done = [(c, lambda t, f=f: F.max_pool2d(f(t), 2)) for c, f in done] + [
+            ("average pooling instead of max-pooling", lambda t: F.avg_pool2d(F.relu(t), 2)),
+            ("no pooling", F.relu),
+        ]
+    for cause, f in done:
+        got = f(before)
+        got = torch.flatten(got, 1) if got.dim() > after.dim() else got
+        if got.shape == after.shape and torch.allclose(got, after, atol=1e-4):
+            return cause
+    return "something else"
+
+
+def first_difference(obs: dict, lecture: dict) -> str | None:
+    """Where the student's net first parts from the lecture's, in a student's words."""
+    for before, after, lecture_does in BETWEEN:
+        mine, want = stage(obs, after), lecture[after]
+        if mine is None or mine.shape != want.shape or not torch.allclose(mine, want, atol=1e-4):
+            one, two = before.split(":")[0], after.split(":")[0]
+            seen = stage(obs, before)
+            cause = "something else" if seen is None or mine is None else what_it_did(
+                seen, mine, pools=one.startswith("conv")
+            )  # fmt: skip
+            return (
+                f"up to {one} it computes the lecture's values; between {one} and {two} the "
+                f"lecture has {lecture_does}, and yours has {cause}"
+            )
+    if not torch.allclose(obs["out"], lecture["fc3:out"], atol=1e-4):
+        relu = torch.allclose(obs["out"], F.relu(lecture["fc3:out"]), atol=1e-4)
+        cause = "a ReLU" if relu else what_it_did(lecture["fc3:out"], obs["out"], pools=False)
+        return (
+            f"every layer computes the lecture's values, but forward does not return fc3's "
+            f"output as it is ({cause} after fc3; the lecture returns fc3's output unchanged)"
+        )
+    return None
+
+
 @pytest.mark.points(3)
 def test_matches_the_lecture_lenet_with_the_same_weights(ex1, rng):
     """Same outputs as the lecture's LeNet (ReLU, max-pool) with the same weights"""
-    weights, x = random_weights(rng), images(rng, 10)
+    # The weights are scaled so that every layer's outputs reach the tens, as a trained
+    # net's do: a clipped activation (ReLU6, hardtanh, clamp) does not pass as a ReLU.
+    x = images(rng, 10)
+    weights = realistic_weights(rng, x)
+    stages = lecture_stages(weights, x)
     with torch.no_grad():
         lecture = reference(weights).eval()(x)
     for mode in ("eval", "train"):
-        out = ex1.call("ex1.forward", seed=0, x=x, weights=weights, mode=mode)["out"]
+        obs = ex1.call("ex1.forward", seed=0, x=x, weights=weights, mode=mode, trace=True)
+        out = obs["out"]
         assert out.shape == lecture.shape, f"forward returned shape {list(out.shape)}."
-        assert torch.allclose(F.log_softmax(out, dim=1), lecture, atol=1e-5), (
+        if torch.allclose(F.log_softmax(out, dim=1), lecture, atol=1e-4):
+            continue
+        where = first_difference(obs, stages) or "its outputs differ"
+        if mode == "train":
+            where += (
+                " (only in training mode: a dropout, or another layer that acts only in training?)"
+            )
+        pytest.fail(
             f"With the same weights your LeNet computes something else than the lecture's "
-            f"(in {mode} mode). Hint: ReLU after conv1, conv2, fc1 and fc2 (not after fc3), "
-            "max-pooling (2x2) after each conv's ReLU, and no other layers."
+            f"(in {mode} mode): {where}. Hint: ReLU after conv1, conv2, fc1 and fc2 (not "
+            "after fc3), max-pooling (2x2) after each conv's ReLU, and no other layers.",
+            pytrace=False,
         )

@@ -25,8 +25,14 @@ from lenet_course.grading.judge.spec import (
     named_weights,
     without_init,
 )
-from lenet_course.grading.sandbox.probes import ModeProbe, StudentError, mode_data
-from tests.graded.conftest import draw_seed, random_weights, reference
+from lenet_course.grading.sandbox.probes import (
+    ModeProbe,
+    StudentError,
+    make_loader,
+    mode_data,
+    named_grads,
+)
+from tests.graded.conftest import draw_seed, realistic_weights, reference
 from tests.graded.replays import replay
 
 SPEC = architecture()
@@ -91,7 +97,7 @@ def numbers(records: list, field: str) -> list:
     return values
 
 
-@pytest.mark.points(4)
+@pytest.mark.points(2)
 def test_training_loss_decreases(ex3, rng):
     """The mean training loss falls over three epochs"""
     obs = train(ex3, rng)
@@ -112,10 +118,11 @@ def test_training_loss_decreases(ex3, rng):
     )
 
 
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 @pytest.mark.hidden
 def test_two_steps_equal_reference_adam_nll_steps(ex3, rng):
     """Two batches give the same weights as two reference Adam + NLL steps"""
+    # Hidden: the judge's replay of the loop (tests/graded/replays.py) is the answer itself.
     steps_match_the_lecture(ex3, rng, n=200)
 
 
@@ -123,6 +130,7 @@ def test_two_steps_equal_reference_adam_nll_steps(ex3, rng):
 @pytest.mark.hidden
 def test_a_short_last_batch_is_a_step_too(ex3, rng):
     """230 samples in batches of 100: the last 30 take a step of their own"""
+    # Hidden: it compares with the judge's replay of the loop, which is the answer.
     steps_match_the_lecture(ex3, rng, n=230)
 
 
@@ -145,6 +153,197 @@ def steps_match_the_lecture(ex3, rng, n: int) -> None:
                 "the log-probabilities, Adam over all the net's parameters with the lr you "
                 "were given, and take a step for every batch the loader gives, the last too."
             )
+
+
+# --- each step of the loop, watched: visible, and the same verdict under every seed -------
+# Two epochs of three batches, the last of 50 (6 optimizer steps). The batches' inputs are
+# scaled 24x, 8x and 3x, so their losses and gradients lie far apart: a sum, a last batch or
+# gradients added up never pass for the right value. The worker only notes what each step
+# saw; the judge recomputes every gradient and loss here, from the weights before the step.
+WATCH_N, WATCH_BATCH, WATCH_EPOCHS, WATCH_LR = 250, 100, 2, 2e-3
+PER_EPOCH = -(-WATCH_N // WATCH_BATCH)
+WATCH_STEPS = WATCH_EPOCHS * PER_EPOCH
+NO_STEPS = (
+    "train() took no optimizer step that the grader could see. Hint: build one "
+    "torch.optim.Adam over the net's parameters and call its step() after loss.backward() "
+    "for every batch."
+)
+
+
+@pytest.fixture(scope="module")
+def watched(ex3, grading_seed) -> dict:
+    """One short run of the student's train() with its first optimizer steps watched,
+    shared by the step tests; the error instead when the run failed."""
+    seed = draw_seed(torch.Generator().manual_seed(grading_seed * 1_000_003 + 7))
+    batches = synthetic(WATCH_N, seed, WATCH_BATCH, False, gains=LOSS_GAINS)
+    try:
+        obs = ex3.call(
+            "ex3.train", spec=SPEC, seed=seed, train=batches,
+            test=synthetic(100, seed + 1, 100, False), epochs=WATCH_EPOCHS, lr=WATCH_LR,
+            watch=WATCH_STEPS,
+        )  # fmt: skip
+    except pytest.fail.Exception as exc:
+        return {"error": str(exc)}
+    loader = make_loader(batches)
+    obs["batches"] = [b for _ in range(WATCH_EPOCHS) for b in loader]
+    obs["error"] = None
+    return obs
+
+
+def watched_steps(run: dict) -> list[dict]:
+    if run["error"]:
+        pytest.fail(run["error"], pytrace=False)
+    if not run["steps"]:
+        pytest.fail(NO_STEPS, pytrace=False)
+    first = run["steps"][0]
+    if not first["given"] == first["params"] == len(SPEC["layers"]) * 2:
+        pytest.fail(
+            f"Adam steps {first['params']} tensors, {first['given']} of them the parameters "
+            "of the net passed to train() (it has 10). Hint: build Adam over net.parameters() "
+            "of that net, not of a copy or of a new LeNet.",
+            pytrace=False,
+        )
+    if run["step_count"] != WATCH_STEPS:
+        pytest.fail(
+            f"train() took {run['step_count']} optimizer steps in {WATCH_EPOCHS} epochs of "
+            f"{PER_EPOCH} batches (the last of {WATCH_N % WATCH_BATCH}). Hint: take one step "
+            "for every batch the loader gives, the short last one too (optimizer.step() "
+            "once per batch, after loss.backward()).",
+            pytrace=False,
+        )
+    return run["steps"]
+
+
+def step_at(weights: dict, batch) -> tuple[float, dict]:
+    """The judge's own mean NLL of a batch at ``weights``, and its gradient."""
+    try:
+        net = lenet(weights=weights).train()
+    except (KeyError, ValueError, StudentError) as exc:
+        pytest.fail(f"the net's layers were changed by train() ({exc}).", pytrace=False)
+    nll = F.nll_loss(net(batch[0]), batch[1])
+    nll.backward()
+    return float(nll), named_grads(net)
+
+
+def close(got: dict, want: dict, rel: float = 1e-3) -> bool:
+    """Every gradient of ``got`` within ``rel`` of ``want``'s size (float32, two machines' sums)."""
+    for name, params in want.items():
+        for p, w in params.items():
+            g = got.get(name, {}).get(p)
+            if g is None or g.shape != w.shape:
+                return False
+            if float((g - w).norm()) > rel * float(w.norm()) + 1e-7:
+                return False
+    return True
+
+
+def combine(a: dict, b: dict | None = None, scale: float = 1.0) -> dict:
+    return {
+        n: {p: scale * t + (0 if b is None else b[n][p]) for p, t in ps.items()}
+        for n, ps in a.items()
+    }
+
+
+@pytest.mark.points(2)
+def test_one_adam_over_the_given_net_takes_every_step(watched):
+    """One Adam, over the given net with the given lr, takes a step per batch and keeps its state"""
+    steps = watched_steps(watched)
+    first, count, built = steps[0], watched["step_count"], watched["optimizers"]
+    assert first["kind"] == "Adam", (
+        f"train() steps a torch.optim.{first['kind']}; the lecture trains with torch.optim.Adam."
+    )
+    assert built == 1, (
+        f"train() built {built} optimizers for {count} steps "
+        f"({'a new one every batch' if built == count else 'a new one every epoch' if built == WATCH_EPOCHS else 'more than one'}). "
+        "A new Adam starts its running averages from zero, so each of its steps is a first "
+        "step. Hint: build one Adam before the first epoch and keep it for the whole run."
+    )
+    assert first["lr"] == pytest.approx(WATCH_LR), (
+        f"Adam runs with lr={first['lr']}, but train() was given lr={WATCH_LR}. Hint: pass "
+        "lr=lr to torch.optim.Adam."
+    )
+    counted = [s["state_step"] for s in steps]
+    assert counted == [float(i) for i in range(len(steps))], (
+        f"Before each step Adam had counted {counted} steps; one Adam kept for the run counts "
+        f"0, 1, 2, ... Hint: do not rebuild the optimizer or clear its state during training."
+    )
+
+
+@pytest.mark.points(2)
+def test_every_step_uses_the_fresh_gradient_of_its_batch(watched):
+    """Every step uses only its own batch's gradient of the mean NLL loss (zero_grad each batch)"""
+    steps, batches = watched_steps(watched), watched["batches"]
+    for t, (step, batch) in enumerate(zip(steps, batches, strict=True)):
+        _, fresh = step_at(step["weights"], batch)
+        got = step["grads"]
+        where = f"At step {t + 1} (epoch {t // PER_EPOCH + 1}, batch {t % PER_EPOCH + 1})"
+        missing = [f"{n}.{p}" for n, ps in got.items() for p, g in ps.items() if g is None]
+        assert not missing, (
+            f"{where} {', '.join(missing)} had no gradient when the optimizer stepped. Hint: "
+            "call loss.backward() before optimizer.step()."
+        )
+        if close(got, fresh):
+            continue
+        if t > 0 and close(got, combine(fresh, steps[t - 1]["grads"])):
+            pytest.fail(
+                f"{where} the gradients were this batch's plus those of the steps before: "
+                "they added up. PyTorch adds each backward() to the gradients already there. "
+                "Hint: call optimizer.zero_grad() for every batch, before loss.backward().",
+                pytrace=False,
+            )
+        size = len(batch[1])
+        if close(got, combine(fresh, scale=size)):
+            pytest.fail(
+                f"{where} the gradients were {size} times those of the mean loss: the loss "
+                "was summed over the batch. Hint: use F.nll_loss(output, labels) with its "
+                "default reduction, the mean over the batch.",
+                pytrace=False,
+            )
+        pytest.fail(
+            f"{where} the gradients were not those of the NLL loss of that batch at the net's "
+            "weights. Hint: for each batch the loader gives, compute "
+            "F.nll_loss(net(inputs), labels) and call backward() once.",
+            pytrace=False,
+        )
+
+
+@pytest.mark.points(2)
+def test_each_record_holds_the_mean_of_its_epochs_batch_losses(watched):
+    """Each record's train_loss is the mean of its epoch's batch losses"""
+    steps, batches = watched_steps(watched), watched["batches"]
+    per_batch = [step_at(s["weights"], b)[0] for s, b in zip(steps, batches, strict=True)]
+    losses = numbers(watched["records"], "train_loss")
+    assert len(losses) == WATCH_EPOCHS, (
+        f"train(..., epochs={WATCH_EPOCHS}) returned {len(losses)} records."
+    )
+    per = PER_EPOCH
+    for i, got in enumerate(losses):
+        epoch = per_batch[i * per : (i + 1) * per]
+        mean = sum(epoch) / per
+        if got == pytest.approx(mean, rel=2e-3):
+            continue
+        shown = ", ".join(f"{v:.4f}" for v in epoch)
+        said = f"Record {i + 1} has train_loss={got:.4f}; its epoch's batch losses were {shown}"
+        causes = [
+            (sum(epoch), "their sum: divide by the number of batches"),
+            (epoch[-1], "the last batch's loss: add up every batch's loss.item() and divide "
+             "by the number of batches"),
+            (sum(v * len(b[1]) for v, b in zip(epoch, batches[i * per : (i + 1) * per], strict=True)) / per,
+             "the mean of the batches' summed losses: the loss was summed over "
+             "the samples; use F.nll_loss's default reduction, the mean"),
+            (sum(per_batch[: (i + 1) * per]) / per, "the running sum carried over from the "
+             "epoch before: start the sum again at each epoch"),
+            (sum(per_batch[: (i + 1) * per]), "the running sum carried over from the epoch "
+             "before: start the sum again at each epoch, and divide by its batches"),
+        ]  # fmt: skip
+        for value, cause in causes:
+            if got == pytest.approx(value, rel=2e-3):
+                pytest.fail(f"{said}: it is {cause}.", pytrace=False)
+        pytest.fail(
+            f"{said}, and their mean is {mean:.4f}. Hint: add up loss.item() of every batch "
+            "of the epoch and divide by the number of batches.",
+            pytrace=False,
+        )
 
 
 def probe_accuracy(loader: dict, *, training: bool, grad: bool, sensitive: bool = True) -> float:
@@ -172,7 +371,7 @@ def returned_float(value) -> float:
     return value
 
 
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_evaluate_runs_in_eval_mode_without_gradients(ex3, rng):
     """evaluate() uses eval mode and no gradients"""
     loader = {"kind": "mode", "seed": draw_seed(rng), "n": 60, "batch_size": 20}
@@ -214,6 +413,10 @@ def test_evaluate_returns_accuracy_in_percent(ex3, rng):
     loader = {"kind": "mode", "seed": draw_seed(rng), "n": n, "batch_size": batch}
     got = returned_float(ex3.call("ex3.evaluate", loader=loader, sensitive=False)["value"])
     expected = probe_accuracy(loader, training=False, grad=False, sensitive=False)
+    assert got * 100 != pytest.approx(expected) or expected == 0, (
+        f"evaluate() returned {got:.4g}, a fraction: the net gets {expected:.4g}% of these "
+        f"{n} samples right. Hint: return the accuracy in percent (0-100): multiply by 100."
+    )
     assert got == pytest.approx(expected), (
         f"The net gets {expected:.4g}% of these {n} samples right; evaluate() returned {got}. "
         f"Hint: count over every batch (the last one holds {n % batch or batch}) and multiply by 100."
@@ -240,6 +443,11 @@ def test_train_returns_one_epoch_record_per_epoch(ex3, rng):
         assert 0 <= v <= 100, f"test_accuracy should be a percentage from evaluate(); got {v}."
     descends(obs)
     _, final = judged(obs["weights"], 200, obs["seed"] + 1)
+    assert accuracies[-1] * 100 != pytest.approx(final, abs=1e-1) or final == 0, (
+        f"The last record's test_accuracy is {accuracies[-1]:.4g}, a fraction: the trained net "
+        f"scores {final:.2f}% on the test loader. Hint: record the accuracy in percent "
+        "(0-100), as evaluate() returns it."
+    )
     assert accuracies[-1] == pytest.approx(final, abs=1e-3), (
         f"The last record's test_accuracy is {accuracies[-1]:.2f}, but the trained net scores "
         f"{final:.2f}% on the test loader. Hint: after each epoch, evaluate on the test loader "
@@ -267,6 +475,8 @@ def test_train_returns_one_epoch_record_per_epoch(ex3, rng):
 @pytest.mark.hidden
 def test_recorded_losses_are_the_epoch_means_of_one_adam_run(ex3, rng):
     """Each record's train_loss is its epoch's mean NLL, in one Adam run"""
+    # Hidden: whole epochs replayed by the judge's own loop, which is the answer; the visible
+    # step tests below show the same causes (one Adam, fresh gradients, the mean) on 6 steps.
     epochs = int(torch.randint(2, 4, (1,), generator=rng))
     lr = [5e-4, 2e-3][int(torch.randint(0, 2, (1,), generator=rng))]
     # The batches of an epoch differ in difficulty by construction (inputs scaled 24x, 8x,
@@ -307,7 +517,7 @@ def trained(obs: dict, n: int) -> None:
         )
 
 
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 def test_train_mode_is_restored_every_epoch(ex3, rng):
     """train() puts the net back in train mode before each epoch"""
     # In training mode this net zeroes fc1's odd-numbered inputs, so those columns of fc1
@@ -329,7 +539,7 @@ TRAIN_PAUSE, TRAIN_BATCHES = 0.02, 10  # each epoch's training takes at least 0.
 EVAL_PAUSE, EVAL_BATCHES = 1.2, 1  # each evaluation takes at least 1.2 s
 
 
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 def test_epoch_time_is_measured_around_the_epoch(ex3, rng):
     """Each epoch's time covers its training, not the evaluation, and agrees with the clock"""
     seed = draw_seed(rng)
@@ -375,7 +585,8 @@ def derangement(rng: torch.Generator) -> list[int]:
 def own_net_fault(ex3_mnist, rng: torch.Generator) -> str | None:
     """Why the student's own LeNetClassifier is not the lecture's net, or None when it
     computes the lecture's log-probabilities in both modes (judge's weights and images)."""
-    weights, x = random_weights(rng), torch.rand(6, 1, 28, 28, generator=rng)
+    x = torch.rand(6, 1, 28, 28, generator=rng)
+    weights = realistic_weights(rng, x)
     with torch.no_grad():
         lecture = reference(weights).eval()(x)
     for mode in ("eval", "train"):

@@ -42,7 +42,9 @@ def test_snapshots_are_copies_that_training_cannot_change(ex4, rng):
         )
         assert torch.equal(later, first["value"]), (
             f"snapshot[{name!r}] changed when the net trained: it shares memory with the live "
-            "weights. Hint: take a detached copy on the CPU."
+            "weights. .detach() shares the weights' memory, and so does .cpu() when they are "
+            "already on the CPU (it returns the same tensor). Hint: add .clone() to make a "
+            "copy of its own: .detach().cpu().clone()."
         )
         assert not first["requires_grad"], f"snapshot[{name!r}] still tracks gradients; detach it."
 

@@ -39,6 +39,25 @@ def test_results_json_follows_gradescope_format(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"], "no temp file left behind"
 
 
+def test_before_publication_results_json_shows_no_hidden_result():
+    """Gradescope hides the total while hidden tests are unpublished; the output the student
+    reads must not give it away, nor how the hidden tests went."""
+    report = sample_report()
+    report.tests.append(
+        TestResult("a.py::t4", "ex3_train", "replay", 2, 0, "failed", "differs", 0.1, hidden=True)
+    )
+    data = gradescope(report)
+    hidden = data["tests"][3]
+    assert hidden["visibility"] == "after_published" and hidden["score"] == 0
+    assert all(t["visibility"] == "visible" for t in data["tests"][:3])
+    lines = data["output"].splitlines()
+    assert lines[0] == "Score of the tests shown now: 4/15", data["output"]
+    assert "1 more tests, worth 2 points" in lines[1], data["output"]
+    assert "/17" not in data["output"] and "differs" not in data["output"]
+    assert data["score"] == 4, "the top-level score is the whole grade; Gradescope hides it"
+    assert gradescope(sample_report())["output"].splitlines()[0] == "Score: 4/15"
+
+
 def test_gradescope_dict_counts_points(tmp_path):
     assert sum(t["max_score"] for t in gradescope(sample_report())["tests"]) == 15
 

@@ -1,6 +1,8 @@
 """Mutation testing in CI: every mutant in the kit's set loses points on the exercise it
 touches under each of five fresh grading seeds; every correct variant keeps all its points
-under each of them. A test whose power depends on the seed fails here, sooner or later."""
+under each of them. A test whose power depends on the seed fails here, sooner or later.
+And what a student sees: at least 90% of the mutants lose points in a visible test (what
+`lenet-course check` runs), and each one only hidden tests catch says why in kit.json."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from lenet_course.kit import kit_root
 
 pytestmark = pytest.mark.validation  # 149 s on 2 quiet cores: `nox -s validation`, which CI runs
 
+CHECK_KILL_FLOOR = 0.9  # the share of mutants a student's check must show
 SETS = [
     kit_root() / "tests" / "mutants" / "kit.json",
     kit_root() / "tests" / "grading" / "variants",
@@ -22,6 +25,7 @@ def test_every_kit_mutant_is_killed_and_no_variant_loses_a_point():
         assert sum(c.kind == "mutant" for c in cases) >= 20 and any(
             c.kind == "variant" for c in cases
         )
+        named = {c.name: c for c in cases}
         seeds = mutation.draw_seeds(5)
         outcomes = mutation.run(cases, seeds=seeds, jobs=2)
     s = mutation.summary(outcomes, seeds)
@@ -31,3 +35,13 @@ def test_every_kit_mutant_is_killed_and_no_variant_loses_a_point():
         f"(reproduce: lenet-course mutants --seeds SEED)"
     )
     assert not s["false_alarms"], f"correct variants that lost points: {details}"
+    assert s["check_kill_rate"] >= CHECK_KILL_FLOOR, (
+        f"only {s['killed_in_check']}/{s['mutants']} mutants lose points in a visible test, "
+        f"so a student's check misses the others: {s['hidden_only']}"
+    )
+    unexplained = [
+        name for name, case in named.items() if name in s["hidden_only"] and not case.hidden_only
+    ]
+    assert not unexplained, (
+        f"mutants only hidden tests catch, with no 'hidden_only' reason in kit.json: {unexplained}"
+    )

@@ -53,11 +53,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--until-lost",
         action="store_true",
-        help="mutation testing: under each seed, skip the tests after the first lost point",
+        help="mutation testing: under each seed, skip the tests after a visible test lost a point",
     )
 
 
-LOST_KEY = pytest.StashKey[set]()  # the seeds under which a test has lost its points
+LOST_KEY = pytest.StashKey[set]()  # the seeds under which a visible test has lost its points
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -99,7 +99,7 @@ def _case_name(item: pytest.Item) -> str:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.config.getoption("until_lost", False) and _seed_of(item) in item.config.stash[LOST_KEY]:
-        pytest.skip("not run: a point was already lost under this seed")
+        pytest.skip("not run: a visible test already lost a point under this seed")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -135,7 +135,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             )
         else:
             status, message = "failed", _message(call)
-        if status in ("failed", "error"):
+        if status in ("failed", "error") and item.get_closest_marker("hidden") is None:
             item.config.stash[LOST_KEY].add(_seed_of(item))
         nodeid = catalog.short(item.nodeid).split("[")[0]
         name = _case_name(item)

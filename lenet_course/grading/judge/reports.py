@@ -31,9 +31,28 @@ def _gradescope_test(t) -> dict:
     return entry
 
 
+def _score_lines(report: GradeReport) -> list[str]:
+    """The score as a student may see it before the grades are published. Gradescope's
+    specification: "If test cases are hidden, students will not be able to see their total
+    score" (gradescope-autograders.readthedocs.io, Autograder Specifications), and the
+    top-level ``output`` is shown to students. So with hidden tests it gives the visible
+    tests' points only, and says what is still to come, never the total."""
+    hidden = [t for t in report.tests if t.hidden]
+    if not hidden:
+        return [f"Score: {report.score}/{report.max_score}"]
+    shown = [t for t in report.tests if not t.hidden]
+    return [
+        f"Score of the tests shown now: {sum(t.score for t in shown)}/"
+        f"{sum(t.max_score for t in shown)}",
+        f"{len(hidden)} more tests, worth {sum(t.max_score for t in hidden)} points, are "
+        "graded too: Gradescope shows them, and your total, when your instructor publishes "
+        "the grades.",
+    ]
+
+
 def gradescope(report: GradeReport) -> dict:
     """Gradescope's results.json: score, execution_time, output and one entry per test."""
-    lines = [f"Score: {report.score}/{report.max_score}"] + [f"Note: {n}" for n in report.notes]
+    lines = _score_lines(report) + [f"Note: {n}" for n in report.notes]
     if report.grader_errors:
         lines.insert(1, "INCOMPLETE: the grader failed in some tests; this score is not final.")
     if report.grading_seed is not None:

@@ -145,7 +145,8 @@ def _judge(exercise: str, items: list[dict], submission: Path, workdir: Path, li
            seed: int | tuple[int, ...], data_root, timeout: float, full: bool,
            until_lost: bool = False) -> dict:  # fmt: skip
     """Run one exercise's graded tests in a judge process; its results by node id, or with
-    several seeds by ``(node id, seed)`` (``until_lost``: each seed stops at a lost point)."""
+    several seeds by ``(node id, seed)`` (``until_lost``: each seed stops once a visible
+    test lost a point)."""
     results = workdir / f"results-{exercise}.jsonl"
     threads = limits.threads or max(1, (os.cpu_count() or 1) // limits.jobs)
     judge_limits = {
@@ -358,9 +359,9 @@ def grade_under_seeds(
     limits: Limits | None = None,
 ) -> dict[int, list[TestResult]]:  # fmt: skip
     """Mutation testing: the fast tier of ``exercises`` under each of ``seeds``, one judge
-    and one worker per exercise for all of them. Under each seed the tests after its first
-    lost point are skipped: the question is only whether a point is lost, and under which
-    seeds. The results by seed."""
+    and one worker per exercise for all of them. Under each seed the tests after the first
+    point a visible test lost are skipped: the questions are only whether a point is lost,
+    whether the student's ``check`` shows it, and under which seeds. The results by seed."""
     limits = limits or Limits()
     items = [i for i in catalog() if i["exercise"] in exercises and not i["slow"]]
     by_seed: dict[int, list[TestResult]] = {s: [] for s in seeds}
@@ -375,7 +376,7 @@ def grade_under_seeds(
             )  # fmt: skip
             for seed in seeds:
                 for i in mine:
-                    r = TestResult(i["nodeid"], ex, i["title"], i["points"])
+                    r = TestResult(i["nodeid"], ex, i["title"], i["points"], hidden=i["hidden"])
                     if ex in problems:
                         r.message = problems[ex]
                     else:

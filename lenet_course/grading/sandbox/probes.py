@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.overrides import TorchFunctionMode
 
 from lenet_course import data
@@ -461,11 +462,85 @@ def _records(records) -> list:
     return out
 
 
+class StepWatch:
+    """Notes what each optimizer step of a run sees, through torch's global step hook.
+
+    Per step, up to ``keep`` steps: which optimizer took it (numbered by first use), its
+    class and lr, how many steps its state had counted for the net's first parameter, how
+    many of the tensors it steps are the given net's, and the given net's weights and
+    gradients just before the step. Only observations: the judge recomputes each step's
+    gradient and loss itself, from the weights seen here and the batches it knows.
+    """
+
+    def __init__(self, net: nn.Module, keep: int) -> None:
+        self.net, self.keep = net, keep
+        self.given = list(net.parameters())
+        self.given_ids = {id(p) for p in self.given}
+        self.optimizers: list = []  # held, so that no id is reused by a later optimizer
+        self.steps: list[dict] = []
+        self.count = 0
+
+    def __enter__(self) -> StepWatch:
+        self.handle = register_optimizer_step_pre_hook(self.hook)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.handle.remove()
+
+    def hook(self, optimizer, args, kwargs) -> None:
+        self.count += 1
+        index = next((i for i, o in enumerate(self.optimizers) if o is optimizer), None)
+        if index is None:
+            index = len(self.optimizers)
+            self.optimizers.append(optimizer)
+        if len(self.steps) >= self.keep:
+            return
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        state = optimizer.state.get(self.given[0], {}) if self.given else {}
+        self.steps.append({
+            "optimizer": index,
+            "kind": type(optimizer).__name__,
+            "lr": _float(optimizer.param_groups[0].get("lr")),
+            "state_step": _float(state.get("step", 0)),
+            "params": len(params),
+            "given": sum(id(p) in self.given_ids for p in params),
+            "weights": _copied(named_weights(self.net)),
+            "grads": _copied(named_grads(self.net)),
+        })  # fmt: skip
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _copied(weights: dict) -> dict:
+    return {
+        n: {p: t if t is None else t.clone() for p, t in ps.items()} for n, ps in weights.items()
+    }
+
+
+def named_grads(net: nn.Module) -> dict:
+    """The gradients held by the net's named layers (None where there is none)."""
+    out = {}
+    for name in NAMED_LAYERS:
+        layer = getattr(net, name, None)
+        if layer is not None:
+            out[name] = {
+                p: _plain(getattr(getattr(layer, p, None), "grad", None))
+                for p in ("weight", "bias")
+            }
+    return out
+
+
 def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, epochs: int,
-              lr: float, device: str = "cpu", own_net: bool = False) -> dict:  # fmt: skip
+              lr: float, device: str = "cpu", own_net: bool = False, watch: int = 0) -> dict:  # fmt: skip
     """The student's train() on a net built from ``spec`` after ``torch.manual_seed(seed)``,
     or with ``own_net`` on the student's own LeNetClassifier (Exercises 1 and 2) holding
-    that net's weights: either way the judge knows the weights training starts from."""
+    that net's weights: either way the judge knows the weights training starts from.
+    With ``watch``, the first ``watch`` optimizer steps are observed (:class:`StepWatch`)."""
     fn = sub.attribute("ex3_train", "train")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -478,12 +553,16 @@ def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, e
         net = start.to(device)
     train_loader = make_loader(train, device, sub.data)
     test_loader = Watched(make_loader(test, device, sub.data), net)
-    records = fn(net, train_loader, test_loader, epochs=epochs, lr=lr, device=device)
+    with StepWatch(net, watch) as steps:
+        records = fn(net, train_loader, test_loader, epochs=epochs, lr=lr, device=device)
     return {
         "records": _records(records),
         "weights": named_weights(net),
         "test_passes": len(test_loader.seen),
         "last_evaluated": test_loader.seen[-1] if test_loader.seen else None,
+        "steps": steps.steps,
+        "step_count": steps.count,
+        "optimizers": len(steps.optimizers),
     }
 
 
