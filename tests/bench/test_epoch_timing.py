@@ -79,3 +79,20 @@ def test_short_cpu_epoch_of_the_target_train_loop(benchmark, target):
         rounds=3, warmup_rounds=1, iterations=1,
     )  # fmt: skip
     assert len(records) == 1
+
+
+@pytest.mark.mnist
+def test_fast_tier_check_of_the_target(benchmark, target, mnist_root):
+    """What a student waits for: `lenet-course check` on the target (the visible fast tier,
+    every exercise, the jail included), timed whole, as on the command line."""
+    from pathlib import Path
+
+    from lenet_course.grading.judge.runner import grade
+
+    report = benchmark.pedantic(
+        lambda: grade(Path(target), full=False, hidden=False, data_root=mnist_root),
+        rounds=2, iterations=1,
+    )  # fmt: skip
+    assert report.score == report.max_score - sum(
+        t.max_score for t in report.tests if t.status == "skipped"
+    ), [t.message for t in report.tests if t.status not in ("passed", "skipped")]

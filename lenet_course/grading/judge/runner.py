@@ -356,12 +356,13 @@ def _fill(result: TestResult, record: dict) -> None:
 
 def grade_under_seeds(
     submission: Path, exercises: tuple[str, ...], seeds: tuple[int, ...],
-    limits: Limits | None = None,
+    limits: Limits | None = None, *, until_lost: bool = True,
 ) -> dict[int, list[TestResult]]:  # fmt: skip
     """Mutation testing: the fast tier of ``exercises`` under each of ``seeds``, one judge
     and one worker per exercise for all of them. Under each seed the tests after the first
     point a visible test lost are skipped: the questions are only whether a point is lost,
-    whether the student's ``check`` shows it, and under which seeds. The results by seed."""
+    whether the student's ``check`` shows it, and under which seeds (``until_lost=False``
+    runs every test under every seed: a test's power by seed). The results by seed."""
     limits = limits or Limits()
     items = [i for i in catalog() if i["exercise"] in exercises and not i["slow"]]
     by_seed: dict[int, list[TestResult]] = {s: [] for s in seeds}
@@ -372,7 +373,7 @@ def grade_under_seeds(
             mine = [i for i in items if i["exercise"] == ex]
             judged = {} if ex in problems else _judge(
                 ex, mine, workdir / "submission", workdir, limits, tuple(seeds), None,
-                60 + limits.test_seconds * len(mine) * len(seeds), False, until_lost=True,
+                60 + limits.test_seconds * len(mine) * len(seeds), False, until_lost=until_lost,
             )  # fmt: skip
             for seed in seeds:
                 for i in mine:

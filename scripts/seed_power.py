@@ -1,0 +1,59 @@
+"""Each visible test's failure rate over many grading seeds: on the solutions (must be 0)
+and on mutants (a test that fails a mutant under some seed must fail it under every seed,
+or not claim it). `python scripts/seed_power.py --seeds 20 [MUTANT ...]` prints a Markdown
+table; with no mutant named, every mutant in tests/mutants/kit.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from lenet_course.grading.judge.runner import Limits, grade_under_seeds
+from lenet_course.kit import EXERCISES, kit_root
+
+
+def rates(folder: Path, exercises: tuple[str, ...], seeds: tuple[int, ...]) -> dict[str, int]:
+    by_seed = grade_under_seeds(folder, exercises, seeds, Limits(test_seconds=60), until_lost=False)
+    failed: Counter = Counter()
+    for results in by_seed.values():
+        for t in results:
+            if not t.hidden:
+                failed[t.nodeid.split("::")[-1]] += t.status in ("failed", "error")
+    return dict(failed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("mutants", nargs="*")
+    parser.add_argument("--seeds", type=int, default=20)
+    args = parser.parse_args()
+    seeds = tuple(range(1, args.seeds + 1))
+    n = len(seeds)
+    solutions = kit_root() / "solutions"
+    print(f"| case | visible test | failed under {n} seeds |")
+    print("| --- | --- | --- |")
+    for test, count in sorted(rates(solutions, tuple(EXERCISES), seeds).items()):
+        print(f"| solutions | {test} | {count}/{n} |", flush=True)
+    patches = json.loads((kit_root() / "tests" / "mutants" / "kit.json").read_text())
+    for p in patches:
+        if args.mutants and p["name"] not in args.mutants:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            for f in solutions.glob("ex*.py"):
+                shutil.copy(f, tmp)
+            path = Path(tmp) / f"{p['file']}.py"
+            path.write_text(path.read_text().replace(p["old"], p["new"]))
+            claimed = {t: c for t, c in rates(Path(tmp), (p["file"],), seeds).items() if c}
+        for test, count in sorted(claimed.items()):
+            flag = "" if count == n else " (does not claim it)"
+            print(f"| {p['name']} | {test} | {count}/{n}{flag} |", flush=True)
+        if not claimed:
+            print(f"| {p['name']} | (no visible test) | - |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
