@@ -132,6 +132,56 @@ def matmul_peak_gflops(device: torch.device | str, seconds: float = 0.5, n: int 
     return best
 
 
+class PlainLeNet(torch.nn.Module):
+    """The lecture's LeNet as the lecture writes it, for the yardstick: no kit code."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 6, 5)
+        self.conv2 = torch.nn.Conv2d(6, 16, 5)
+        self.fc1 = torch.nn.Linear(256, 120)
+        self.fc2 = torch.nn.Linear(120, 84)
+        self.fc3 = torch.nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        F = torch.nn.functional  # noqa: N806
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.flatten(1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return F.log_softmax(self.fc3(x), dim=1)
+
+
+def plain_epoch_runner(root: Path, batch_size: int = 100, seed: int = 0) -> Callable[[], float]:
+    """The yardstick: a plain PyTorch loop as the lecture writes it (an ``nn.Module`` LeNet
+    in the default layout, ``F.nll_loss``, Adam, batches drawn from index-shuffled tensors)
+    on the CPU, warmed up by 20 steps; returns a function that trains one epoch and returns
+    its seconds. Only the MNIST tensors come from the kit."""
+    images, labels = data.load_split(root, train=True)
+    x, y = data.to_inputs(images), labels
+    torch.manual_seed(seed)
+    model = PlainLeNet()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def steps(order: torch.Tensor) -> None:
+        for i in range(0, len(order), batch_size):
+            index = order[i : i + batch_size]
+            optimizer.zero_grad()
+            loss = torch.nn.functional.nll_loss(model(x[index]), y[index])
+            loss.backward()
+            optimizer.step()
+
+    steps(torch.randperm(len(y))[: 20 * batch_size])  # warm-up
+
+    def epoch() -> float:
+        start = time.perf_counter()
+        steps(torch.randperm(len(y)))
+        return time.perf_counter() - start
+
+    return epoch
+
+
 @dataclass(frozen=True)
 class BenchResult:
     device: str
@@ -142,6 +192,13 @@ class BenchResult:
     tensor_all: list[float] = field(default_factory=list)
     flops_per_epoch: int = 0  # training FLOPs of one epoch at this batch size
     peak_gflops: float = 0.0  # the matmul probe on the same device
+    plain_seconds: float | None = None  # the yardstick's best epoch (a plain loop; CPU runs)
+    plain_all: list[float] = field(default_factory=list)
+
+    @property
+    def over_plain(self) -> float | None:
+        """The kit's epoch (tensor path, median) over the plain loop's best epoch."""
+        return self.tensor_seconds / self.plain_seconds if self.plain_seconds else None
 
     @property
     def ratio(self) -> float:
@@ -161,6 +218,7 @@ class BenchResult:
         return {
             **asdict(self),
             "ratio": self.ratio,
+            "over_plain": self.over_plain,
             "gflops": self.gflops,
             "fraction_of_peak": self.fraction_of_peak,
         }
@@ -170,7 +228,9 @@ def compare_loaders(
     root: Path, config: TrainConfig, *, warmup_batches: int = 20, repeats: int = 1
 ) -> BenchResult:
     """Epochs with the torchvision DataLoader path and the tensor path, interleaved so both
-    see the same machine noise; each path's figure is the median of ``repeats`` epochs."""
+    see the same machine noise; each path's figure is the median of ``repeats`` epochs. On
+    the CPU the yardstick (:func:`plain_epoch_runner`) runs beside them, at least 3 epochs,
+    and its best epoch is kept."""
     runners = {
         loader: epoch_runner(
             root, TrainConfig(**{**asdict(config), "loader": loader, "cuda_graph": False}),
@@ -178,11 +238,16 @@ def compare_loaders(
         )
         for loader in data.LOADERS
     }  # fmt: skip
-    times: dict[str, list[float]] = {loader: [] for loader in runners}
-    for _ in range(repeats):
-        for loader, run in runners.items():
-            times[loader].append(run()[1])
     device = resolve_device(config.device)
+    plain = plain_epoch_runner(root, config.batch_size) if device.type == "cpu" else None
+    times: dict[str, list[float]] = {loader: [] for loader in runners}
+    plain_all: list[float] = []
+    for i in range(max(repeats, 3 if plain else 1)):
+        if i < repeats:
+            for loader, run in runners.items():
+                times[loader].append(run()[1])
+        if plain is not None:
+            plain_all.append(plain())
     return BenchResult(
         device=str(device),
         torchvision_seconds=statistics.median(times["torchvision"]),
@@ -192,6 +257,8 @@ def compare_loaders(
         tensor_all=times["tensor"],
         flops_per_epoch=train_flops_per_epoch(config),
         peak_gflops=matmul_peak_gflops(device),
+        plain_seconds=min(plain_all) if plain_all else None,
+        plain_all=plain_all,
     )
 
 

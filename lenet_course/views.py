@@ -207,6 +207,11 @@ def print_bench(console, result, batch_size: int) -> None:
     console.print(f"  torchvision DataLoader (lecture): {result.torchvision_seconds:6.2f} s")
     console.print(f"  tensor loader (fast path):        {result.tensor_seconds:6.2f} s")
     console.print(f"  ratio fast / lecture:             {result.ratio:6.2f}")
+    if result.plain_seconds is not None:
+        console.print(
+            f"  a plain PyTorch loop (yardstick, best of {len(result.plain_all)}): "
+            f"{result.plain_seconds:6.2f} s; kit / plain: {result.over_plain:.2f}"
+        )
     console.print(
         f"  fast path: {result.flops_per_epoch / 1e9:.1f} GFLOP per epoch (forward and "
         f"backward) at {result.gflops:.1f} GFLOP/s, {100 * result.fraction_of_peak:.0f}% of "

@@ -186,7 +186,7 @@ def watched(ex3, grading_seed) -> dict:
         return {"error": str(exc)}
     loader = make_loader(batches)
     obs["batches"] = [b for _ in range(WATCH_EPOCHS) for b in loader]
-    obs["error"] = None
+    obs["seed"], obs["error"] = seed, None
     return obs
 
 
@@ -196,6 +196,18 @@ def watched_steps(run: dict) -> list[dict]:
     if not run["steps"]:
         pytest.fail(NO_STEPS, pytrace=False)
     first = run["steps"][0]
+    start = initial(run["seed"])
+    if not all(
+        torch.equal(first["weights"][name][p], value)
+        for name, params in start.items()
+        for p, value in params.items()
+    ):
+        pytest.fail(
+            "The first optimizer step saw other weights than the net train() was given: "
+            "train() re-initialised the net or loaded weights into it. Hint: train the net "
+            "passed to train() from the weights it has.",
+            pytrace=False,
+        )
     if not first["given"] == first["params"] == len(SPEC["layers"]) * 2:
         pytest.fail(
             f"Adam steps {first['params']} tensors, {first['given']} of them the parameters "

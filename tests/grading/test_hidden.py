@@ -13,8 +13,9 @@ from tests.grading.conftest import SMALL, make_submission
 def test_the_kit_holds_hidden_tests_worth_points_in_exercises_2_and_3():
     hidden = catalog.hidden_tests(catalog.catalog())
     assert {t["exercise"] for t in hidden} == {"ex2_log_softmax", "ex3_train"}
-    assert sum(t["points"] for t in hidden) == 10
-    assert sum(i["points"] for i in catalog.catalog()) == 100, "the points must add up to 100"
+    total = sum(i["points"] for i in catalog.catalog())
+    # enough to matter, and few enough that what `check` shows is most of the grade
+    assert 0.05 * total <= sum(t["points"] for t in hidden) <= 0.15 * total
 
 
 def test_check_lists_the_hidden_tests_without_running_them_and_grade_runs_them(tmp_path):

@@ -60,7 +60,7 @@ def test_hidden_tests_are_left_out_and_what_they_are_worth_is_kept(student_relea
         assert not any(name in text for text in graded.values()), f"{name} is in the release"
     assert "replays.py" not in graded and "replay(" not in graded["test_ex3_train.py"]
     saved = json.loads(graded["hidden.json"])
-    assert sum(t["points"] for t in saved) == sum(i["points"] for i in hidden) == 10
+    assert sum(t["points"] for t in saved) == sum(i["points"] for i in hidden) > 0
     visible = [i for i in catalog() if not i["hidden"]]
     for item in visible:  # every visible test is still there
         test_file = item["nodeid"].split("::")[0]
@@ -103,7 +103,9 @@ def test_a_fresh_venv_installs_the_release_and_checks_the_stubs_to_zero(student_
     # the stubs fail every test a student can run: check exits 1, as pytest does
     assert check.returncode == 1, check.stdout + check.stderr
     assert "Total: 0/100" in check.stdout, check.stdout
-    assert "hidden tests: 4 tests worth 10 points" in check.stdout
+    hidden = [i for i in catalog() if i["hidden"]]
+    said = f"hidden tests: {len(hidden)} tests worth {sum(i['points'] for i in hidden)} points"
+    assert said in check.stdout, check.stdout
     answers = shutil.copytree(kit_root() / "solutions", student_release.parent / "answers")
     solved = subprocess.run(
         [str(venv / "bin" / "lenet-course"), "check", "--target", str(answers)],

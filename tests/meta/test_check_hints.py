@@ -1,0 +1,72 @@
+"""What a student's `check` says about the common bugs: each mutant in the kit's set that
+names a ``hint`` loses points in a visible test under each of three fresh grading seeds,
+and one of those failures says the hint's words, the cause. The solutions keep every point
+(the curriculum and mutation tests, and `validate`, hold that)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from lenet_course import mutation
+from lenet_course.grading.judge.runner import Limits, grade_under_seeds
+from lenet_course.kit import kit_root
+
+pytestmark = pytest.mark.validation  # about 2 minutes on 2 cores: `nox -s validation`
+
+PATCHES = json.loads((kit_root() / "tests" / "mutants" / "kit.json").read_text())
+HINTED = [p for p in PATCHES if p.get("hint")]
+
+
+def visible_failures(patch: dict, seeds: tuple[int, ...]) -> dict[int, list[str]]:
+    """The messages of the visible tests the mutant fails, by seed (every test run)."""
+    with tempfile.TemporaryDirectory(prefix="lenet-hint-") as tmp:
+        folder = Path(tmp)
+        source = kit_root() / "solutions" / f"{patch['file']}.py"
+        shutil.copyfile(source, folder / source.name)
+        text = source.read_text()
+        (folder / source.name).write_text(text.replace(patch["old"], patch["new"]))
+        by_seed = grade_under_seeds(
+            folder, (patch["file"],), seeds, Limits(test_seconds=60, threads=1), until_lost=False
+        )
+    return {
+        seed: [t.message for t in results if not t.hidden and t.status in ("failed", "error")]
+        for seed, results in by_seed.items()
+    }
+
+
+def test_each_common_bug_costs_points_in_check_with_a_hint_that_names_its_cause():
+    assert len(HINTED) >= 10, "the kit's set names a hint for each common bug"
+    seeds = mutation.draw_seeds(3)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = dict(
+            zip(
+                [p["name"] for p in HINTED],
+                pool.map(lambda p: visible_failures(p, seeds), HINTED),
+                strict=True,
+            )
+        )
+    unseen = {
+        name: [s for s, msgs in by_seed.items() if not msgs] for name, by_seed in found.items()
+    }
+    unseen = {name: s for name, s in unseen.items() if s}
+    assert not unseen, (
+        f"bugs a student's check does not show, by the seeds it missed them: {unseen}"
+    )
+    wrong = {
+        p["name"]: {
+            seed: msgs[:2]
+            for seed, msgs in found[p["name"]].items()
+            if not any(p["hint"] in m for m in msgs)
+        }
+        for p in HINTED
+    }
+    wrong = {name: w for name, w in wrong.items() if w}
+    assert not wrong, (
+        f"check shows these bugs, but no hint names the cause (the hint's words): {wrong}"
+    )
