@@ -11,21 +11,16 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from lenet_course import data
-from lenet_course.engine import (
-    TrainConfig,
-    cudnn_benchmark,
-    epoch_chunks,
-    make_step,
-    place_model,
-    resolve_device,
-    synchronize,
-    train_epoch,
-)
+from lenet_course.config import TrainConfig
+from lenet_course.device import cudnn_benchmark, place_model, resolve_device, synchronize
+from lenet_course.engine import make_optimizer
+from lenet_course.levers import epoch_chunks, make_step, train_epoch
 from lenet_course.model import LeNet
 
 log = logging.getLogger(__name__)
@@ -77,7 +72,8 @@ def epoch_runner(
     # the model's layout and cuDNN's autotuning as fit() and the lever matrix set them
     model = place_model(model_factory(), device, config.channels_last).train()
     with cudnn_benchmark(config.cudnn_benchmark):
-        step, _ = make_step(model, config, device, train)  # the CUDA-graph fallback as in fit()
+        # the CUDA-graph fallback as in fit()
+        step, _ = make_step(model, config, device, train, partial(make_optimizer, model, config))
         taken = 0
         for _, steps in epoch_chunks(
             step, train, device
@@ -448,7 +444,9 @@ def run_cell(
     with cudnn_benchmark(config.cudnn_benchmark):
         synchronize(device)
         start = time.perf_counter()
-        step, notes = make_step(model, config, device, loader)
+        step, notes = make_step(
+            model, config, device, loader, partial(make_optimizer, model, config)
+        )
         loss, warm = train_epoch(step, loader, device)
         setup = time.perf_counter() - start
         result.notes += notes

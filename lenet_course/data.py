@@ -311,7 +311,7 @@ def torchvision_loaders(
 
 def make_loaders(root: Path, config, device: str | torch.device = "cpu"):
     """``(train, test)`` loaders for a training config (its ``loader``, ``batch_size`` and
-    ``seed``; see :class:`~lenet_course.engine.TrainConfig`) on ``device``."""
+    ``seed``; see :class:`~lenet_course.config.TrainConfig`) on ``device``."""
     loader, batch_size, seed = config.loader, config.batch_size, config.seed
     if loader == "tensor":
         return tensor_loaders(root, batch_size=batch_size, seed=seed, device=device)

@@ -10,8 +10,11 @@ import torch
 
 from lenet_course import data as mnist
 from lenet_course import plots
-from lenet_course.engine import Callback, EpochRecord, History, TrainConfig, fit, resolve_device
+from lenet_course.config import TrainConfig
+from lenet_course.device import resolve_device
+from lenet_course.engine import Callback, History, fit
 from lenet_course.model import LeNet
+from lenet_course.runtime import EpochRecord
 
 KERNEL_LAYERS = ("conv1", "conv2")
 

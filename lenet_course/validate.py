@@ -106,7 +106,8 @@ def time_paths(
 ) -> list[PathTiming]:
     """Train ``config.epochs`` epochs on each of :data:`TIMED_PATHS`; the median epoch after
     the first, and the test accuracy. A path ``device`` cannot run is listed as skipped."""
-    from lenet_course.engine import cuda_graph_blocker, fit
+    from lenet_course.engine import fit
+    from lenet_course.levers import cuda_graph_blocker
     from lenet_course.model import LeNet
 
     model_factory = model_factory or LeNet
@@ -175,12 +176,12 @@ def validate(
 ) -> Validation:
     """Run every check and write ``out/validation.json`` and ``out/validation.md``.
 
-    ``config`` (a :class:`~lenet_course.engine.TrainConfig`, default the lecture's) gives
+    ``config`` (a :class:`~lenet_course.config.TrainConfig`, default the lecture's) gives
     the epochs, batch size, learning rate and seed of the timed trainings; the device is
     the GPU (or the CPU with ``allow_cpu``). ``bench_suite`` False leaves out the
     pytest-benchmark suite (``scripts/gpu_validate.sh`` times the same paths in the lever
     matrix, and needs the minute it takes)."""
-    from lenet_course.engine import TrainConfig
+    from lenet_course.config import TrainConfig
     from lenet_course.grading.judge.runner import grade
     from lenet_course.kit import kit_root
 

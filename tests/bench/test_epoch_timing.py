@@ -11,7 +11,8 @@ import torch
 
 from lenet_course import data, targets
 from lenet_course.bench import epoch_runner
-from lenet_course.engine import TrainConfig, synchronize
+from lenet_course.config import TrainConfig
+from lenet_course.device import synchronize
 from lenet_course.model import LeNet
 
 needs_cuda = pytest.mark.skipif(

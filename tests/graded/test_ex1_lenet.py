@@ -183,7 +183,9 @@ def test_samples_in_a_batch_do_not_affect_each_other(ex1, rng):
     assert torch.allclose(obs["out"], stage(obs, "fc3:out"), atol=1e-6), (
         "forward does not return what self.fc3 computed. Hint: return fc3's output as it is."
     )
-    assert torch.allclose(obs["out"], obs["single"], atol=1e-5), (
+    # relative too: at a trained net's sizes (tens), a batch of 8 and 8 batches of one sum
+    # in different orders, a few 1e-6 apart per unit
+    assert torch.allclose(obs["out"], obs["single"], rtol=1e-4, atol=1e-4), (
         "A sample's scores change with the other samples in its batch. Hint: flatten with "
         "torch.flatten(x, 1) or x.view(x.size(0), -1), never x.view(-1, 256) on the wrong axis."
     )

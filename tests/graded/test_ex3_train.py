@@ -114,7 +114,9 @@ def test_training_loss_decreases(ex3, rng):
     after, _ = judged(obs["weights"], 1000, obs["seed"])
     assert after < before - 0.1, (
         f"The records say the loss fell, but the net itself did not learn (its loss on the "
-        f"training data went {before:.3f} -> {after:.3f}). Hint: train the net you were given."
+        f"training data went {before:.3f} -> {after:.3f}). Hint: train the net you were given, "
+        "and see the tests of each step (one Adam, fresh gradients every batch): steps on "
+        "gradients that add up stop a net learning too."
     )
 
 

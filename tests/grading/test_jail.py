@@ -1,7 +1,7 @@
 """The jail, probed from inside: a spy submission reports what it could reach.
 
-The spy's ``kernel_change`` tries each breach and returns the outcomes as a tensor of
-0/1 flags through the ordinary reply channel. These tests run as root in CI, so the uid
+The spy's ``kernel_change`` tries each breach and returns the outcomes through the ordinary
+reply channel: a dict keyed by the breach's name, each a 0/1 flag. These tests run as root in CI, so the uid
 drop, the namespaces and the read-only view are exercised for real.
 """
 
@@ -102,33 +102,37 @@ def _proc(pid):
 
 
 def kernel_change(before, after):
-    flags = [
-        float(os.getuid() == 0),
-        _try(_sees_processes),
-        _try(lambda: _read(CHECKS["solution"])),
-        _try(lambda: _read(CHECKS["test"])),
-        _try(lambda: _read(CHECKS["model"])),
-        _try(lambda: _import("lenet_course.engine")),
-        _try(lambda: _read(CHECKS["classmate"])),
-        _try(lambda: _write(CHECKS["kit_file"])),
-        _try(lambda: _write(CHECKS["pth"])),
-        _try(lambda: _write(CHECKS["data_file"])),
-        _try(lambda: _write(CHECKS["results"])),
-        _try(lambda: _connect(CHECKS["port"])),
-        _try(lambda: _write(CHECKS["host_tmp"])),
-        float(oct(os.stat(".").st_mode)[-3:] != "700" or os.stat(".").st_uid != os.getuid()),
-        1.0 - _try(lambda: _write("scratch-file")),
-        _try(lambda: _read(CHECKS["original"])),
-        _try(lambda: _read(CHECKS["judge_results"])),
-        # the judge, then a classmate's worker: signal, ptrace, read /proc
-        *[_try(lambda: probe(CHECKS[who])) for who in ("judge_pid", "classmate_pid")
-          for probe in (_signal, _ptrace, _proc)],
-    ]
+    tried = {{
+        "runs as root": float(os.getuid() == 0),
+        "sees the host's processes": _try(_sees_processes),
+        "reads solutions/": _try(lambda: _read(CHECKS["solution"])),
+        "reads tests/": _try(lambda: _read(CHECKS["test"])),
+        "reads the reference model": _try(lambda: _read(CHECKS["model"])),
+        "imports the reference engine": _try(lambda: _import("lenet_course.engine")),
+        "reads a classmate's file": _try(lambda: _read(CHECKS["classmate"])),
+        "writes the kit tree": _try(lambda: _write(CHECKS["kit_file"])),
+        "writes a .pth into the venv": _try(lambda: _write(CHECKS["pth"])),
+        "writes the data": _try(lambda: _write(CHECKS["data_file"])),
+        "writes the results folder": _try(lambda: _write(CHECKS["results"])),
+        "reaches a server on the host's loopback": _try(lambda: _connect(CHECKS["port"])),
+        "writes the host's /tmp": _try(lambda: _write(CHECKS["host_tmp"])),
+        "scratch is not a private 0700 folder of its own": float(
+            oct(os.stat(".").st_mode)[-3:] != "700" or os.stat(".").st_uid != os.getuid()
+        ),
+        "cannot write its own scratch": 1.0 - _try(lambda: _write("scratch-file")),
+        "reads the submission's original folder": _try(lambda: _read(CHECKS["original"])),
+        "reads the judge's results": _try(lambda: _read(CHECKS["judge_results"])),
+    }}
+    # the judge, then a classmate's worker: signal, ptrace, read /proc
+    for who, whose in (("judge_pid", "the judge"), ("classmate_pid", "a classmate's worker")):
+        tried["signals " + whose] = _try(lambda: _signal(CHECKS[who]))
+        tried["ptraces " + whose] = _try(lambda: _ptrace(CHECKS[who]))
+        tried["reads " + whose + "'s /proc"] = _try(lambda: _proc(CHECKS[who]))
     _try(lambda: _udp(CHECKS["udp_port"]))  # the host's side says whether it arrived
     _escape()
-    return {{"conv1": torch.tensor(flags), "conv2": torch.zeros(1)}}
+    return {{name: torch.tensor([flag]) for name, flag in tried.items()}}
 """
-BREACHES = [
+BREACHES = {  # what the spy must report on: a missing one is a spy that did not try it
     "runs as root", "sees the host's processes", "reads solutions/", "reads tests/",
     "reads the reference model", "imports the reference engine", "reads a classmate's file",
     "writes the kit tree", "writes a .pth into the venv", "writes the data",
@@ -138,7 +142,14 @@ BREACHES = [
     "reads the judge's results", "signals the judge", "ptraces the judge",
     "reads the judge's /proc", "signals a classmate's worker", "ptraces a classmate's worker",
     "reads a classmate's worker's /proc",
-]  # fmt: skip
+}  # fmt: skip
+
+
+def spied(reply: dict) -> dict[str, bool]:
+    """The spy's report, by breach name: whether it succeeded."""
+    outcome = {name: bool(flag.item()) for name, flag in reply["change"].items()}
+    assert set(outcome) == BREACHES, f"the spy reported {sorted(set(outcome) ^ BREACHES)} amiss"
+    return outcome
 
 
 @pytest.fixture
@@ -295,11 +306,11 @@ def _run_spy(folder: Path, mnist_root: Path, workdir: Path):
                            data_root=mnist_root, workdir=workdir)  # fmt: skip
     try:
         ping = worker.call("ping", timeout=120)
-        flags = worker.call("ex4.change", timeout=60, before={}, after={})["change"]["conv1"]
+        outcome = spied(worker.call("ex4.change", timeout=60, before={}, after={}))
     finally:
         worker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    return worker, ping, [name for name, f in zip(BREACHES, flags.tolist(), strict=True) if f]
+    return worker, ping, sorted(name for name, succeeded in outcome.items() if succeeded)
 
 
 def _assert_host_untouched(tmp_path: Path, before: dict, listener, udp_listener) -> None:
@@ -379,12 +390,11 @@ def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(
                          limits=limits.WorkerLimits(), workdir=workdir)  # fmt: skip
     try:
         ping = worker.call("ping", timeout=120)
-        flags = worker.call("ex4.change", timeout=60, before={}, after={})["change"]["conv1"]
+        outcome = spied(worker.call("ex4.change", timeout=60, before={}, after={}))
     finally:
         worker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     assert ping["uid"] >= levels.UID_BASE
-    outcome = dict(zip(BREACHES, flags.tolist(), strict=True))
     for breach in ("runs as root", "writes the kit tree", "writes a .pth into the venv",
                    "writes the data", "scratch is not a private 0700 folder of its own",
                    "cannot write its own scratch"):  # fmt: skip

@@ -10,15 +10,9 @@ import torch
 from torch import nn
 
 from lenet_course import data
-from lenet_course.engine import (
-    Callback,
-    History,
-    TrainConfig,
-    adam_options,
-    evaluate,
-    fit,
-    resolve_device,
-)
+from lenet_course.config import TrainConfig
+from lenet_course.device import resolve_device
+from lenet_course.engine import Callback, History, adam_options, evaluate, fit
 from lenet_course.errors import ConfigError
 from lenet_course.model import LeNet, count_parameters
 from lenet_course.pipeline import KernelSnapshots, snapshot_kernels

@@ -1,31 +1,30 @@
 """The GPU paths: the CUDA-graph step and honest epoch timing.
 
 Every test here runs its logic on each device: on the CPU the graph step runs through
-:class:`~lenet_course.engine.RerunGraphs`, which does everything a capture does except the
+:class:`~lenet_course.levers.RerunGraphs`, which does everything a capture does except the
 CUDA calls, so CI exercises all of it; the CUDA case skips without a GPU.
 """
 
 from __future__ import annotations
 
 import copy
+from functools import partial
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lenet_course import data
-from lenet_course.engine import (
+from lenet_course.config import TrainConfig
+from lenet_course.device import cudnn_benchmark, place_model
+from lenet_course.engine import fit, make_optimizer
+from lenet_course.levers import (
     CudaGraphs,
     CudaGraphStep,
     GraphEpoch,
     RerunGraphs,
-    TrainConfig,
-    cudnn_benchmark,
     eager_step,
-    fit,
-    make_optimizer,
     make_step,
-    place_model,
     train_epoch,
 )
 from lenet_course.model import LeNet
@@ -195,7 +194,10 @@ def test_make_step_builds_the_graph_that_graph_steps_asks_for(graph_steps, kind,
     loader = data.TensorLoader(x, y, batch_size=100)
     model = LeNet()
     cfg = TrainConfig(device="cpu", cuda_graph=True, graph_steps=graph_steps)
-    step, notes = make_step(model, cfg, torch.device("cpu"), loader, graphs=RerunGraphs())
+    step, notes = make_step(
+        model, cfg, torch.device("cpu"), loader, partial(make_optimizer, model, cfg),
+        graphs=RerunGraphs(),
+    )  # fmt: skip
     if note:
         assert len(notes) == 1 and note in notes[0] and "falling back to eager" in notes[0]
         assert not isinstance(step, (CudaGraphStep, GraphEpoch))
@@ -284,7 +286,9 @@ def test_a_compiled_step_inside_a_graph_takes_eagers_steps(device, graphs, no_tf
         cfg = TrainConfig(device=device, cuda_graph=True, graph_steps=4, compile=mode)
         loader = data.TensorLoader(x, y, batch_size=100, seed=1, device=dev)
         model = place_model(copy.deepcopy(start), dev, None)
-        step, notes = make_step(model, cfg, dev, loader, graphs=graphs())
+        step, notes = make_step(
+            model, cfg, dev, loader, partial(make_optimizer, model, cfg), graphs=graphs()
+        )
         assert notes == [] and isinstance(step, GraphEpoch)
         loss = train_epoch(step, loader, dev)[0]
         compiled = torch._dynamo.utils.counters["stats"]["unique_graphs"]

@@ -81,7 +81,7 @@ def test_a_cell_that_raises_is_recorded_as_failed_and_the_matrix_goes_on(monkeyp
 
 
 def test_every_cell_of_the_matrix_is_a_valid_config_and_named_once():
-    from lenet_course.engine import TrainConfig
+    from lenet_course.config import TrainConfig
 
     names = [c.name for c in LEVER_MATRIX]
     assert len(set(names)) == len(names) and names[0] == "eager"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lenet_course import bench, data, validate
-from lenet_course.engine import TrainConfig
+from lenet_course.config import TrainConfig
 from lenet_course.grading.judge.runner import GradeReport, TestResult
 from lenet_course.validate import PathTiming, target_checks, time_paths
 
