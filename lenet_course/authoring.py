@@ -126,8 +126,7 @@ LECTURE_NOTEBOOK = "lecture.py"  # the kit's own API: not part of a student rele
 DEFAULT_REPO_URL = "https://github.com/YOUR-COURSE/lenet-course-student"
 
 
-def render_notebooks(sources: Path, *, repo_url: str | None = None,
-                     lecture: bool = True) -> dict:  # fmt: skip
+def render_notebooks(sources: Path, *, repo_url: str | None = None, lecture: bool = True) -> dict:
     """``{name.ipynb: notebook}`` from the jupytext ``py:percent`` sources in ``sources``,
     each opened by the setup cells (with ``repo_url`` for Colab). Needs jupytext."""
     try:

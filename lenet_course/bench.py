@@ -38,8 +38,9 @@ def nvidia_driver() -> str:
         return "-"
     q = subprocess.run(
         ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     lines = q.stdout.strip().splitlines() if q.returncode == 0 else []
     return lines[0].strip() if lines else "-"
 
@@ -229,11 +230,12 @@ def compare_loaders(
     and its best epoch is kept."""
     runners = {
         loader: epoch_runner(
-            root, TrainConfig(**{**asdict(config), "loader": loader, "cuda_graph": False}),
+            root,
+            TrainConfig(**{**asdict(config), "loader": loader, "cuda_graph": False}),
             warmup_batches=warmup_batches,
         )
         for loader in data.LOADERS
-    }  # fmt: skip
+    }
     device = resolve_device(config.device)
     plain = plain_epoch_runner(root, config.batch_size) if device.type == "cpu" else None
     times: dict[str, list[float]] = {loader: [] for loader in runners}
@@ -260,10 +262,17 @@ def compare_loaders(
 
 # --- The lever matrix: which GPU levers pay, measured on the device at hand -------------
 
-_LAUNCH_CALLS = frozenset({
-    "cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx",
-    "cudaGraphLaunch", "cudaMemcpyAsync", "cudaMemsetAsync",
-})  # fmt: skip
+_LAUNCH_CALLS = frozenset(
+    {
+        "cudaLaunchKernel",
+        "cudaLaunchKernelExC",
+        "cuLaunchKernel",
+        "cuLaunchKernelEx",
+        "cudaGraphLaunch",
+        "cudaMemcpyAsync",
+        "cudaMemsetAsync",
+    }
+)
 """The CUDA runtime and driver calls that put work on the GPU: each is one launch's host work."""
 
 
@@ -287,24 +296,48 @@ LEVER_MATRIX: tuple[Cell, ...] = (
     Cell("eager"),
     Cell("graph (K=1, the default --cuda-graph)", (("cuda_graph", True),), _GRAPH),
     Cell("graph K=600", (("cuda_graph", True), ("graph_steps", 600)), _GRAPH),
-    Cell("graph K=600, compiled",
-         (("cuda_graph", True), ("graph_steps", 600), ("compile", "default")), _GRAPH),
-    Cell("graph K=600, compiled, cudnn.benchmark, channels-last",
-         (("cuda_graph", True), ("graph_steps", 600), ("compile", "default"),
-          ("cudnn_benchmark", True), ("channels_last", True)), _GRAPH),
-    Cell("graph K=600, cudnn.benchmark, channels-last",
-         (("cuda_graph", True), ("graph_steps", 600), ("cudnn_benchmark", True),
-          ("channels_last", True)), _GRAPH),
+    Cell(
+        "graph K=600, compiled",
+        (("cuda_graph", True), ("graph_steps", 600), ("compile", "default")),
+        _GRAPH,
+    ),
+    Cell(
+        "graph K=600, compiled, cudnn.benchmark, channels-last",
+        (
+            ("cuda_graph", True),
+            ("graph_steps", 600),
+            ("compile", "default"),
+            ("cudnn_benchmark", True),
+            ("channels_last", True),
+        ),
+        _GRAPH,
+    ),
+    Cell(
+        "graph K=600, cudnn.benchmark, channels-last",
+        (
+            ("cuda_graph", True),
+            ("graph_steps", 600),
+            ("cudnn_benchmark", True),
+            ("channels_last", True),
+        ),
+        _GRAPH,
+    ),
     Cell("graph K=4", (("cuda_graph", True), ("graph_steps", 4)), _GRAPH),
     Cell("eager, compiled", (("compile", "default"),)),
     Cell("eager, cudnn.benchmark", (("cudnn_benchmark", True),), _CUDNN),
     Cell("eager, channels-last", (("channels_last", True),), _CL),
-    Cell("eager, compiled reduce-overhead", (("compile", "reduce-overhead"),),
-         "reduce-overhead is torch.compile's own CUDA graphs"),
+    Cell(
+        "eager, compiled reduce-overhead",
+        (("compile", "reduce-overhead"),),
+        "reduce-overhead is torch.compile's own CUDA graphs",
+    ),
     Cell("graph K=1, compiled", (("cuda_graph", True), ("compile", "default")), _GRAPH),
-    Cell("graph K=1, cudnn.benchmark, channels-last",
-         (("cuda_graph", True), ("cudnn_benchmark", True), ("channels_last", True)), _GRAPH),
-)  # fmt: skip
+    Cell(
+        "graph K=1, cudnn.benchmark, channels-last",
+        (("cuda_graph", True), ("cudnn_benchmark", True), ("channels_last", True)),
+        _GRAPH,
+    ),
+)
 """Pruned from the 4 x 3 x 2 x 2 combinations of graph (off, K=1, 4, 600), compile (off,
 default, reduce-overhead), cudnn.benchmark and channels-last: each lever alone from eager
 and from the default graph, and the all-in combinations; in order of what a short run must
@@ -493,9 +526,12 @@ def lever_matrix(
         root, batch_size=config.batch_size, seed=config.seed, device=device
     )
     matrix = LeverMatrix(
-        device=str(device), environment=environment(), timed_epochs=timed_epochs,
-        accuracy_epochs=accuracy_epochs, graph_target_seconds=GPU_TARGETS["graph_seconds"],
-    )  # fmt: skip
+        device=str(device),
+        environment=environment(),
+        timed_epochs=timed_epochs,
+        accuracy_epochs=accuracy_epochs,
+        graph_target_seconds=GPU_TARGETS["graph_seconds"],
+    )
     start = time.perf_counter()
     reference: list[float] | None = None
     for cell in cells:
@@ -505,9 +541,13 @@ def lever_matrix(
             matrix.cells.append(CellResult(cell.name, levers, skipped=cell.cuda_only))
             continue
         if reference is not None and time.perf_counter() - start > budget_seconds:
-            matrix.cells.append(CellResult(
-                cell.name, levers, skipped=f"over the matrix's time budget of {budget_seconds:.0f} s"
-            ))  # fmt: skip
+            matrix.cells.append(
+                CellResult(
+                    cell.name,
+                    levers,
+                    skipped=f"over the matrix's time budget of {budget_seconds:.0f} s",
+                )
+            )
             continue
         on_step(f"timing {cell.name}")
         try:
@@ -540,9 +580,12 @@ def lever_matrix(
         on_step(f"training {matrix.fastest} for {accuracy_epochs} epochs")
         torch.manual_seed(winner.seed)
         fresh = data.TensorLoader(
-            train.inputs, train.labels, batch_size=winner.batch_size, seed=winner.seed,
+            train.inputs,
+            train.labels,
+            batch_size=winner.batch_size,
+            seed=winner.seed,
             device=device,
-        )  # fmt: skip
+        )
         history = fit(LeNet(), fresh, test, winner, device=device)
         matrix.fastest_accuracy = history.final_accuracy
     matrix.seconds = time.perf_counter() - start

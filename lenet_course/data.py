@@ -50,15 +50,31 @@ class IdxFile:
 
 
 FILES = (
-    IdxFile("train-images-idx3-ubyte", 2051, 60_000,
-            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-    IdxFile("train-labels-idx1-ubyte", 2049, 60_000,
-            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-    IdxFile("t10k-images-idx3-ubyte", 2051, 10_000,
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-    IdxFile("t10k-labels-idx1-ubyte", 2049, 10_000,
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
-)  # fmt: skip
+    IdxFile(
+        "train-images-idx3-ubyte",
+        2051,
+        60_000,
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    IdxFile(
+        "train-labels-idx1-ubyte",
+        2049,
+        60_000,
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    IdxFile(
+        "t10k-images-idx3-ubyte",
+        2051,
+        10_000,
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    IdxFile(
+        "t10k-labels-idx1-ubyte",
+        2049,
+        10_000,
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+)
 
 
 def default_root() -> Path:

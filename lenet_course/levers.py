@@ -267,9 +267,12 @@ def make_step(
     if not config.cuda_graph:
         return eager_step(model, new_optimizer(), loss_fn), notes
     blocker = cuda_graph_blocker(
-        train_loader, device, config.batch_size, config.graph_steps,
+        train_loader,
+        device,
+        config.batch_size,
+        config.graph_steps,
         needs_cuda=not isinstance(graphs, RerunGraphs),
-    )  # fmt: skip
+    )
     if blocker:
         return fall_back(blocker)
     initial = [p.detach().clone() for p in model.parameters()]

@@ -139,9 +139,11 @@ def run(
     per_case = replace(limits, jobs=1, threads=threads)
 
     def one(case: Case) -> Outcome:
-        mine = [case.exercise] if case.kind == "mutant" else [
-            e for e in EXERCISES if (case.folder / f"{e}.py").is_file()
-        ]  # fmt: skip
+        mine = (
+            [case.exercise]
+            if case.kind == "mutant"
+            else [e for e in EXERCISES if (case.folder / f"{e}.py").is_file()]
+        )
         with tempfile.TemporaryDirectory(prefix="lenet-case-") as tmp:
             folder = Path(tmp) / "submission"
             folder.mkdir()

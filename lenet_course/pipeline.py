@@ -78,9 +78,13 @@ def run_lecture(
     torch.manual_seed(config.seed)
     if impl is None:
         history = fit(
-            LeNet(), train_loader, test_loader, config, [KernelSnapshots(), *callbacks, saver],
+            LeNet(),
+            train_loader,
+            test_loader,
+            config,
+            [KernelSnapshots(), *callbacks, saver],
             device=device,
-        )  # fmt: skip
+        )
     else:
         from lenet_course.targets import train_with_target
 

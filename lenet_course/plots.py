@@ -136,8 +136,12 @@ def exercise_scores_figure(scores: dict[str, list[int]], maxima: dict[str, int])
     for ax, name in zip(axes[0], names, strict=True):
         top = maxima[name]
         step = max(1, round(top / 10))
-        ax.hist(scores[name], bins=list(range(0, top + step + 1, step)), color="#4C72B0",
-                edgecolor="white")  # fmt: skip
+        ax.hist(
+            scores[name],
+            bins=list(range(0, top + step + 1, step)),
+            color="#4C72B0",
+            edgecolor="white",
+        )
         ax.set_title(f"{name} (of {top})", fontsize=9)
         ax.set_xlim(0, top + step)
         ax.set_xlabel("points", fontsize=8)

@@ -24,18 +24,44 @@ from lenet_course.kit import EXERCISES, kit_root
 # The kit code a student release ships: what `check` (the grader, its jail and its reports),
 # `data` and the notebooks import. None of it answers an exercise; `leaks` checks that.
 STUDENT_MODULES = (
-    "__init__.py", "cli/__init__.py", "cli/flags.py", "cli/grader.py", "cli/instructor.py",
-    "cli/student.py", "config.py", "data.py", "edition.py", "errors.py", "files.py",
-    "kit.py", "metrics.py", "notebook.py", "runtime.py", "targets.py", "views.py",
-    "grading/__init__.py", "grading/blame.py",
-    "grading/sandbox/__init__.py", "grading/sandbox/landlock.py", "grading/sandbox/probes.py",
-    "grading/sandbox/protocol.py", "grading/sandbox/worker.py",
-    "grading/jail/__init__.py", "grading/jail/bwrap.py", "grading/jail/client.py",
-    "grading/jail/levels.py", "grading/jail/limits.py", "grading/jail/paths.py",
+    "__init__.py",
+    "cli/__init__.py",
+    "cli/flags.py",
+    "cli/grader.py",
+    "cli/instructor.py",
+    "cli/student.py",
+    "config.py",
+    "data.py",
+    "edition.py",
+    "errors.py",
+    "files.py",
+    "kit.py",
+    "metrics.py",
+    "notebook.py",
+    "runtime.py",
+    "targets.py",
+    "views.py",
+    "grading/__init__.py",
+    "grading/blame.py",
+    "grading/sandbox/__init__.py",
+    "grading/sandbox/landlock.py",
+    "grading/sandbox/probes.py",
+    "grading/sandbox/protocol.py",
+    "grading/sandbox/worker.py",
+    "grading/jail/__init__.py",
+    "grading/jail/bwrap.py",
+    "grading/jail/client.py",
+    "grading/jail/levels.py",
+    "grading/jail/limits.py",
+    "grading/jail/paths.py",
     "grading/jail/reaper.py",
-    "grading/judge/__init__.py", "grading/judge/catalog.py", "grading/judge/plugin.py",
-    "grading/judge/reports.py", "grading/judge/runner.py", "grading/judge/spec.py",
-)  # fmt: skip
+    "grading/judge/__init__.py",
+    "grading/judge/catalog.py",
+    "grading/judge/plugin.py",
+    "grading/judge/reports.py",
+    "grading/judge/runner.py",
+    "grading/judge/spec.py",
+)
 JUDGE_ONLY = ("replays.py",)  # graded-test helpers only hidden tests use
 MIN_LEAK_CHARS = 12  # shorter solution lines (`net.eval()`) are idioms any code may hold
 # Solution lines that other code in a release needs word for word, each with its reason.
@@ -172,8 +198,9 @@ def leaks(folder: Path, solutions: Path) -> list[str]:
 def _pyproject(kit: dict) -> str:
     project = kit["project"]
     deps = [*project["dependencies"], "pytest>=8"]
-    markers = [m for m in kit["tool"]["pytest"]["ini_options"]["markers"]
-               if not m.startswith("validation")]  # fmt: skip
+    markers = [
+        m for m in kit["tool"]["pytest"]["ini_options"]["markers"] if not m.startswith("validation")
+    ]
     quote = json.dumps
     return f"""[build-system]
 requires = ["setuptools>=64"]
@@ -250,8 +277,7 @@ Notebooks here: {", ".join(notebooks)}.
 """
 
 
-def write_student_release(out: Path, *, repo_url: str | None = None,
-                          force: bool = False) -> dict:  # fmt: skip
+def write_student_release(out: Path, *, repo_url: str | None = None, force: bool = False) -> dict:
     """Write the student repository into ``out`` (new or empty, or replaced with ``force``);
     returns counts of what it holds."""
     from lenet_course.grading.judge.catalog import HIDDEN_FILE, catalog, hidden_tests, tests_dir

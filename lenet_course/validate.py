@@ -129,8 +129,11 @@ def time_paths(
         history = fit(model_factory(), train, test, cfg, device=device)
         per_epoch = sorted(r.seconds for r in history.records[1:] or history.records)
         note = "; ".join(["median epoch after the first", *history.notes])
-        timings.append(PathTiming(label, per_epoch[len(per_epoch) // 2],
-                                  history.final_accuracy, cfg.epochs, note))  # fmt: skip
+        timings.append(
+            PathTiming(
+                label, per_epoch[len(per_epoch) // 2], history.final_accuracy, cfg.epochs, note
+            )
+        )
     return timings
 
 
@@ -155,8 +158,11 @@ def target_checks(timings: list[PathTiming], device_type: str, epochs: int) -> l
     if epochs < 10:
         accuracy = Check(name, None, f"only {epochs} epochs trained")
     else:
-        accuracy = Check(name, all(t.accuracy >= goal for t in trained),
-                         ", ".join(f"{t.path} {t.accuracy:.2f}%" for t in trained))  # fmt: skip
+        accuracy = Check(
+            name,
+            all(t.accuracy >= goal for t in trained),
+            ", ".join(f"{t.path} {t.accuracy:.2f}%" for t in trained),
+        )
     return [
         speed("eager fast path", eager, GPU_TARGETS["eager_seconds"]),
         speed("CUDA-graph path", graph, GPU_TARGETS["graph_seconds"]),
@@ -203,14 +209,24 @@ def validate(
     result.checks.append(solutions_check(report))
     mnist = [t for t in report.tests if "MNIST" in t.title]
     if mnist:
-        result.checks.append(Check("10-epoch accuracy above 95% (grader's evaluation)",
-                                   mnist[0].status == "passed", mnist[0].message))  # fmt: skip
+        result.checks.append(
+            Check(
+                "10-epoch accuracy above 95% (grader's evaluation)",
+                mnist[0].status == "passed",
+                mnist[0].message,
+            )
+        )
 
     on_step("checking that the stubs fail")
     stubs = grade(kit_root() / "exercises", full=False)
     not_impl = all("NotImplementedError" in t.message for t in stubs.tests if t.status == "failed")
-    result.checks.append(Check("exercises fail every test with NotImplementedError",
-                               stubs.score == 0 and not_impl, f"{stubs.score}/{stubs.max_score}"))  # fmt: skip
+    result.checks.append(
+        Check(
+            "exercises fail every test with NotImplementedError",
+            stubs.score == 0 and not_impl,
+            f"{stubs.score}/{stubs.max_score}",
+        )
+    )
 
     result.timings += time_paths(root, config, device, on_step=on_step)
     on_step("timing one epoch: torchvision DataLoader")
@@ -242,11 +258,24 @@ def run_bench_suite(out: Path, root: Path, on_step: Callable[[str], None]) -> Ch
     on_step("running the pytest-benchmark suite")
     bench_json = out / "benchmarks.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(kit_root() / "tests" / "bench"), "-q", "--target", "solutions",
-         "-p", "no:cacheprovider", f"--benchmark-json={bench_json}", "-rs"],
-        capture_output=True, text=True, cwd=kit_root(),
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(kit_root() / "tests" / "bench"),
+            "-q",
+            "--target",
+            "solutions",
+            "-p",
+            "no:cacheprovider",
+            f"--benchmark-json={bench_json}",
+            "-rs",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=kit_root(),
         env={**os.environ, "LENET_DATA": str(root)},
-    )  # fmt: skip
+    )
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
     return Check("benchmarks ran", proc.returncode == 0, summary)
 

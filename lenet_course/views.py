@@ -160,9 +160,14 @@ def grade_with_progress(
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("grading exercises", total=len(EXERCISES))
         return grade(
-            submission, limits, full=full, data_root=data, hidden=hidden, seed=seed,
+            submission,
+            limits,
+            full=full,
+            data_root=data,
+            hidden=hidden,
+            seed=seed,
             on_exercise=lambda ex, results: progress.advance(task),
-        )  # fmt: skip
+        )
 
 
 def print_mutants(console, outcomes, summary: dict) -> None:

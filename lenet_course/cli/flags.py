@@ -23,8 +23,10 @@ def config_from(args: argparse.Namespace):
     # --graph-steps and --compile, where given, override them
     if getattr(args, "cuda_graph", False):
         config = with_cuda_graph(config)
-    chosen = {"graph_steps": getattr(args, "graph_steps", None),
-              "compile": getattr(args, "compile", None)}  # fmt: skip
+    chosen = {
+        "graph_steps": getattr(args, "graph_steps", None),
+        "compile": getattr(args, "compile", None),
+    }
     chosen = {k: v for k, v in chosen.items() if v is not None}
     if "graph_steps" in chosen and not config.cuda_graph:
         raise UserError(

@@ -18,9 +18,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     console = views.console()
     report = views.grade_with_progress(
-        console, Path(args.submission), flags.limits_from(args), full=not args.fast,
-        data=flags.grading_data(args, not args.fast), seed=args.seed,
-    )  # fmt: skip
+        console,
+        Path(args.submission),
+        flags.limits_from(args),
+        full=not args.fast,
+        data=flags.grading_data(args, not args.fast),
+        seed=args.seed,
+    )
     write_gradescope(report, Path(args.out))
     if args.junit:
         write_junit(report, Path(args.junit))
@@ -46,10 +50,16 @@ def _cluster_executor(args: argparse.Namespace, out: Path):
             raise UserError(f"--sbatch {option!r}: write NAME=VALUE, e.g. --sbatch qos=teaching")
         sbatch.append((name.lstrip("-"), value))
     config = ClusterConfig(
-        kind=args.executor, max_running=args.max_running, gpus=args.gpus, cpus=args.cpus,
-        mem_gb=args.mem_gb, time_min=args.time_min, partition=args.partition,
-        account=args.account, sbatch=tuple(sbatch),
-    )  # fmt: skip
+        kind=args.executor,
+        max_running=args.max_running,
+        gpus=args.gpus,
+        cpus=args.cpus,
+        mem_gb=args.mem_gb,
+        time_min=args.time_min,
+        partition=args.partition,
+        account=args.account,
+        sbatch=tuple(sbatch),
+    )
     return make_executor(config, out.resolve() / ".submitit")
 
 
@@ -75,10 +85,19 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
             progress.console.print(f"{outcome.student}: {outcome.status}")
 
         outcomes = grade_all(
-            folder, out, limits, jobs=args.jobs, force=args.force, full=not args.fast,
-            data_root=flags.grading_data(args, not args.fast), executor=executor, wait=not args.no_wait,
-            only=tuple(args.student), on_done=done, screen=screen,
-        )  # fmt: skip
+            folder,
+            out,
+            limits,
+            jobs=args.jobs,
+            force=args.force,
+            full=not args.fast,
+            data_root=flags.grading_data(args, not args.fast),
+            executor=executor,
+            wait=not args.no_wait,
+            only=tuple(args.student),
+            on_done=done,
+            screen=screen,
+        )
     errors = [o for o in outcomes if o.status.startswith(("error", "incomplete"))]
     waiting = [o for o in outcomes if o.status.startswith(("submitted", "pending"))]
     console.print(
@@ -119,18 +138,24 @@ def _add_screen_flags(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("similarity screen (copydetect; see docs/class-grading.md)")
     g.add_argument(
-        "--similarity-threshold", type=float, default=ScreenConfig().threshold,
+        "--similarity-threshold",
+        type=float,
+        default=ScreenConfig().threshold,
         help="flag a pair when either file has this share of its code in the other "
         f"(default {ScreenConfig().threshold})",
-    )  # fmt: skip
+    )
     g.add_argument(
-        "--boilerplate", default=None, metavar="DIR",
+        "--boilerplate",
+        default=None,
+        metavar="DIR",
         help="the stub files the class started from (default: the kit's exercises/)",
-    )  # fmt: skip
+    )
     g.add_argument(
-        "--reference", default=None, metavar="DIR",
+        "--reference",
+        default=None,
+        metavar="DIR",
         help="also compare each submission with these solutions (default: the kit's solutions/)",
-    )  # fmt: skip
+    )
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
@@ -158,14 +183,19 @@ def register(command) -> None:
     flags.add_data_flags(p)
     p.add_argument("--fast", action="store_true", help="skip the 10-epoch training test (0 points)")
     p.add_argument(
-        "--jobs", type=int, default=2,
+        "--jobs",
+        type=int,
+        default=2,
         help="exercises graded at once (default 2; 1 keeps the memory peak lowest)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--seed", type=int, default=None, metavar="N",
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
         help="the grading seed that draws the test cases (default: a fresh one; a report's "
         "'Grading seed' replays that grade)",
-    )  # fmt: skip
+    )
     flags.add_limit_flags(p)
     p.set_defaults(func=cmd_grade)
 
@@ -177,14 +207,19 @@ def register(command) -> None:
     p.add_argument("--fast", action="store_true", help="skip the 10-epoch training test (0 points)")
     flags.add_data_flags(p)
     p.add_argument(
-        "--student", action="append", default=[], metavar="NAME",
+        "--student",
+        action="append",
+        default=[],
+        metavar="NAME",
         help="grade only this student's subfolder (repeatable; e.g. one per Kubernetes pod)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--executor", choices=("threads", "local", "slurm"), default="threads",
+        "--executor",
+        choices=("threads", "local", "slurm"),
+        default="threads",
         help="where each student's grade runs: threads here (default), submitit's local "
         "executor, or Slurm (needs pip install 'lenet-course[slurm]')",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--max-running", type=int, default=8, help="local/slurm: jobs at once (default 8)"
     )
@@ -201,9 +236,12 @@ def register(command) -> None:
     g.add_argument("--partition", default=None, help="Slurm partition")
     g.add_argument("--account", default=None, help="Slurm account")
     g.add_argument(
-        "--sbatch", action="append", default=[], metavar="NAME=VALUE",
+        "--sbatch",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="another sbatch option, repeatable (e.g. --sbatch qos=teaching)",
-    )  # fmt: skip
+    )
     flags.add_limit_flags(p)
     _add_screen_flags(p)
     p.set_defaults(func=cmd_grade_all)

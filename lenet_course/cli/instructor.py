@@ -19,10 +19,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     console = views.console()
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     result = validate(
-        Path(args.out), allow_cpu=args.allow_cpu, data_root=args.data, config=config,
-        download=not args.no_download, bench_suite=not args.no_bench_suite,
+        Path(args.out),
+        allow_cpu=args.allow_cpu,
+        data_root=args.data,
+        config=config,
+        download=not args.no_download,
+        bench_suite=not args.no_bench_suite,
         on_step=lambda msg: console.print(f"[bold]validate:[/] {msg}"),
-    )  # fmt: skip
+    )
     views.print_validation(console, result)
     console.print(f"Wrote {Path(args.out) / 'validation.md'} and validation.json")
     if not result.passed:
@@ -57,9 +61,13 @@ def _bench_levers(args: argparse.Namespace, root: Path, config) -> int:
         raise UserError(f"--budget must be a positive number of seconds, got {args.budget}")
     console = views.console(stderr=True) if args.json else views.console()
     matrix = lever_matrix(
-        root, config, timed_epochs=1 if args.quick else 3, accuracy_epochs=1 if args.quick else 10,
-        budget_seconds=args.budget, on_step=lambda msg: console.print(f"[dim]{msg}[/]"),
-    )  # fmt: skip
+        root,
+        config,
+        timed_epochs=1 if args.quick else 3,
+        accuracy_epochs=1 if args.quick else 10,
+        budget_seconds=args.budget,
+        on_step=lambda msg: console.print(f"[dim]{msg}[/]"),
+    )
     if args.json:  # the JSON on stdout, the table on stderr beside the progress
         print(json.dumps(matrix.to_dict(), indent=1))
     console.print(matrix.to_markdown())
@@ -108,8 +116,9 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     console.print(f"Grading seeds: {', '.join(map(str, seeds))}")
     with mutation.load(sets) as cases, Progress(console=console, transient=True) as progress:
         task = progress.add_task("grading mutants and variants", total=len(cases))
-        outcomes = mutation.run(cases, seeds=seeds, jobs=args.jobs,
-                                on_done=lambda o: progress.advance(task))  # fmt: skip
+        outcomes = mutation.run(
+            cases, seeds=seeds, jobs=args.jobs, on_done=lambda o: progress.advance(task)
+        )
     s = mutation.summary(outcomes, seeds)
     views.print_mutants(console, outcomes, s)
     if args.json_out:
@@ -138,9 +147,10 @@ def register(command) -> None:
     p.add_argument("--out", default="validation", help="folder for validation.json/.md")
     p.add_argument("--allow-cpu", action="store_true", help="run without a GPU (CPU report)")
     p.add_argument(
-        "--no-bench-suite", action="store_true",
+        "--no-bench-suite",
+        action="store_true",
         help="leave out the pytest-benchmark suite (gpu_validate.sh times the paths in bench --levers)",
-    )  # fmt: skip
+    )
     flags.add_recipe_flags(p)
     flags.add_data_flags(p)
     p.set_defaults(func=cmd_validate)
@@ -153,27 +163,32 @@ def register(command) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument(
-        "--levers", action="store_true",
+        "--levers",
+        action="store_true",
         help="time the lever matrix (CUDA graph steps, torch.compile, cudnn.benchmark, "
         "channels-last): a warm-up and 3 timed epochs per cell, 10-epoch accuracy of the fastest",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help="with --levers: one timed epoch per cell and one epoch for the accuracy (CI)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--budget", type=float, default=180.0,
+        "--budget",
+        type=float,
+        default=180.0,
         help="with --levers: seconds after which the remaining cells are skipped (default 180)",
-    )  # fmt: skip
+    )
     p.set_defaults(func=cmd_bench)
 
     p = command("release", help="instructors: write a student repository (no solutions)")
     p.add_argument("edition", choices=["student"], help="which release (student)")
     p.add_argument("out", help="folder to write; must be new or empty (or use --force)")
     p.add_argument(
-        "--repo-url", default=None,
+        "--repo-url",
+        default=None,
         help="where students will clone the release from (the notebooks' Colab cell)",
-    )  # fmt: skip
+    )
     p.add_argument("--force", action="store_true", help="replace what OUT holds")
     p.set_defaults(func=cmd_release)
 
@@ -193,9 +208,10 @@ def register(command) -> None:
     )
     p.add_argument("--jobs", type=int, default=2, help="cases graded at once (default 2)")
     p.add_argument(
-        "--seeds", default="5",
+        "--seeds",
+        default="5",
         help="grading seeds: a count of fresh ones (default 5) or a list such as 1,2,3; a "
         "mutant counts as killed only if it loses points under every one",
-    )  # fmt: skip
+    )
     p.add_argument("--json", dest="json_out", default=None, help="also write the summary here")
     p.set_defaults(func=cmd_mutants)

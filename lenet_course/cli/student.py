@@ -43,9 +43,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     tier = "full (with the 10-epoch training)" if args.full else "fast (no 10-epoch training)"
     console.print(f"Checking {args.target}: {tier} tier. Use --full for everything.")
     report = views.grade_with_progress(
-        console, _target_folder(args.target), flags.limits_from(args), full=args.full,
-        data=flags.grading_data(args, args.full), hidden=False,
-    )  # fmt: skip
+        console,
+        _target_folder(args.target),
+        flags.limits_from(args),
+        full=args.full,
+        data=flags.grading_data(args, args.full),
+        hidden=False,
+    )
     views.print_report(console, report)
     return views.check_exit(console, report)
 
@@ -89,15 +93,20 @@ def register(command) -> None:
         "--cuda-graph", action="store_true", help="capture the train step in a CUDA graph"
     )
     p.add_argument(
-        "--graph-steps", type=int, default=None, metavar="K",
+        "--graph-steps",
+        type=int,
+        default=None,
+        metavar="K",
         help="with --cuda-graph: train steps per graph replay, 1 to 600 and dividing the "
         "epoch's steps (default: config.CUDA_GRAPH_LEVERS)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--compile", choices=COMPILE_MODES, default=None,
+        "--compile",
+        choices=COMPILE_MODES,
+        default=None,
         help="torch.compile of the step's forward and loss (default: off, or "
         "config.CUDA_GRAPH_LEVERS with --cuda-graph)",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--impl",
         default=None,

@@ -51,8 +51,12 @@ class ClusterConfig:
     sbatch: tuple[tuple[str, str], ...] = ()  # extra sbatch options, (name, value)
 
     def __post_init__(self) -> None:
-        for flag, value in (("--max-running", self.max_running), ("--cpus", self.cpus),
-                            ("--mem-gb", self.mem_gb), ("--time-min", self.time_min)):  # fmt: skip
+        for flag, value in (
+            ("--max-running", self.max_running),
+            ("--cpus", self.cpus),
+            ("--mem-gb", self.mem_gb),
+            ("--time-min", self.time_min),
+        ):
             if value < 1:
                 raise UserError(f"{flag} {value}: must be at least 1.")
         if self.gpus < 0:
@@ -149,9 +153,14 @@ def check_slurm(config: ClusterConfig) -> None:
             )
     if config.account:
         listed = _slurm_command(
-            "sacctmgr", "--noheader", "--parsable2", "show", "associations",
-            f"user={_user()}", "format=account",
-        )  # fmt: skip
+            "sacctmgr",
+            "--noheader",
+            "--parsable2",
+            "show",
+            "associations",
+            f"user={_user()}",
+            "format=account",
+        )
         names = sorted(set(listed.stdout.split()))
         if listed.returncode == 0 and names and config.account not in names:
             raise UserError(
@@ -177,8 +186,14 @@ def queued(job_ids) -> set[str] | None:
     or None when it does not answer. A task of an array cancelled while still pending has
     no sacct record of its own (Slurm 22.05): only its absence from squeue says it ended."""
     arrays = sorted({str(job_id).split("_")[0] for job_id in job_ids})
-    said = _slurm_command("squeue", "--noheader", "--array", f"--jobs={','.join(arrays)}",
-                          "--states=all", "--format=%i|%T")  # fmt: skip
+    said = _slurm_command(
+        "squeue",
+        "--noheader",
+        "--array",
+        f"--jobs={','.join(arrays)}",
+        "--states=all",
+        "--format=%i|%T",
+    )
     if said.returncode != 0:
         return set() if "Invalid job id" in said.stderr else None
     lines = (line.split("|") for line in said.stdout.split())
@@ -197,8 +212,9 @@ def accounted_state(job_id: str, wait: float = ACCOUNTING_WAIT_SECONDS) -> str:
     few seconds for up to ``wait`` seconds; "" when accounting still has no record of it."""
     deadline = time.monotonic() + wait
     while True:
-        said = _slurm_command("sacct", "--noheader", "-X", "--parsable2", "--format=JobID,State",
-                              f"--jobs={job_id}")  # fmt: skip
+        said = _slurm_command(
+            "sacct", "--noheader", "-X", "--parsable2", "--format=JobID,State", f"--jobs={job_id}"
+        )
         for line in said.stdout.splitlines():
             found, _, state = line.partition("|")
             if found == str(job_id) and state.strip():
@@ -223,8 +239,13 @@ def ended_job_status(executor, job_id: str) -> str:
     submitit = submitit_module()
     job = submitit.SlurmJob(folder=executor.folder, job_id=job_id)
     said: list[str] = []
-    _collect(job, executor.lenet_config, lambda outcome: said.append(outcome.status),
-             lambda task, status: said.append(status), None)  # fmt: skip
+    _collect(
+        job,
+        executor.lenet_config,
+        lambda outcome: said.append(outcome.status),
+        lambda task, status: said.append(status),
+        None,
+    )
     return said[0]
 
 
@@ -288,8 +309,9 @@ def _collect(job, config: ClusterConfig, on_result: Callable, on_status: Callabl
         on_status(task, f"error: job {job.job_id} {why}; log: {log}")
 
 
-def run_jobs(executor, fn: Callable, tasks: Sequence, *, wait: bool, on_result: Callable,
-             on_status: Callable) -> dict[str, str]:  # fmt: skip
+def run_jobs(
+    executor, fn: Callable, tasks: Sequence, *, wait: bool, on_result: Callable, on_status: Callable
+) -> dict[str, str]:
     """Run ``fn(task)`` for every task on ``executor``. Each job's return value goes to
     ``on_result``; a job that was only submitted, or died, goes to ``on_status(task, status)``,
     a death with its reason and its log. Returns the jobs left running (``task.submission``

@@ -178,9 +178,13 @@ def grade_all(
         from lenet_course.grading.classroom.cluster import run_jobs
 
         submitted = run_jobs(
-            executor, grade_one, tasks, wait=wait, on_result=finish,
+            executor,
+            grade_one,
+            tasks,
+            wait=wait,
+            on_result=finish,
             on_status=lambda task, status: finish(Outcome(Path(task.submission).name, status)),
-        )  # fmt: skip
+        )
         for sub, job_id in submitted.items():
             pending[Path(sub).name] = {"job": job_id, "fingerprint": prints[sub]}
     for o in outcomes:

@@ -34,9 +34,16 @@ from lenet_course.kit import EXERCISES, kit_root
 REFERENCE = "(reference)"  # student_b of a comparison with the reference solution
 CSV_NAME, HTML_NAME, PLOT_NAME = "similarity.csv", "similarity.html", "similarity.png"
 CSV_FIELDS = (
-    "student_a", "student_b", "exercise", "similarity_a", "similarity_b", "overlap_chars",
-    "lines_a", "lines_b", "flagged",
-)  # fmt: skip
+    "student_a",
+    "student_b",
+    "exercise",
+    "similarity_a",
+    "similarity_b",
+    "overlap_chars",
+    "lines_a",
+    "lines_b",
+    "flagged",
+)
 EXTRA = "pip install 'lenet-course[class]'"
 MAX_FILE_BYTES = 64 * 1024  # as the grader: the solutions are ~3 KB each
 
@@ -144,11 +151,16 @@ class Match:
 
     def row(self) -> dict[str, str]:
         return {
-            "student_a": self.student_a, "student_b": self.student_b,
-            "exercise": self.exercise, "similarity_a": f"{self.similarity_a:.3f}",
-            "similarity_b": f"{self.similarity_b:.3f}", "overlap_chars": str(self.overlap_chars),
-            "lines_a": self.lines_a, "lines_b": self.lines_b, "flagged": str(self.flagged).lower(),
-        }  # fmt: skip
+            "student_a": self.student_a,
+            "student_b": self.student_b,
+            "exercise": self.exercise,
+            "similarity_a": f"{self.similarity_a:.3f}",
+            "similarity_b": f"{self.similarity_b:.3f}",
+            "overlap_chars": str(self.overlap_chars),
+            "lines_a": self.lines_a,
+            "lines_b": self.lines_b,
+            "flagged": str(self.flagged).lower(),
+        }
 
 
 @dataclass
@@ -290,7 +302,7 @@ def screen_class(folder: Path, config: ScreenConfig | None = None) -> Screen:
                     _line_ranges(texts[a], slices[0]),
                     _line_ranges(texts[b], slices[1]),
                     flagged,
-                )  # fmt: skip
+                )
             )
             if flagged:
                 highlights[a, b, exercise] = (
@@ -299,10 +311,16 @@ def screen_class(folder: Path, config: ScreenConfig | None = None) -> Screen:
                 )
     matches.sort(key=lambda m: (-m.flagged, -m.score, m.student_a, m.student_b, m.exercise))
     return Screen(
-        config, names, matches, pairs, str(boilerplate),
-        None if reference is None else str(reference), note, time.perf_counter() - start,
+        config,
+        names,
+        matches,
+        pairs,
+        str(boilerplate),
+        None if reference is None else str(reference),
+        note,
+        time.perf_counter() - start,
         highlights,
-    )  # fmt: skip
+    )
 
 
 def _sharing_pairs(names: list[str], hashes: dict[str, set]) -> list[tuple[str, str]]:
@@ -338,7 +356,7 @@ def read_csv(path: Path) -> list[Match]:
                 r["lines_a"],
                 r["lines_b"],
                 r["flagged"] == "true",
-            )  # fmt: skip
+            )
             for r in csv.DictReader(fh)
         ]
 
@@ -360,10 +378,14 @@ def write_screen(screen: Screen, out: Path) -> list[Path]:
     )
     shown = flagged[: screen.config.side_by_side]
     page = render(
-        "similarity.html", screen=screen, plot=PLOT_NAME, csv=CSV_NAME, flagged=len(flagged),
+        "similarity.html",
+        screen=screen,
+        plot=PLOT_NAME,
+        csv=CSV_NAME,
+        flagged=len(flagged),
         rows=flagged[: screen.config.table_rows],
         pairs=[(m, *screen.highlights[m.student_a, m.student_b, m.exercise]) for m in shown],
-    )  # fmt: skip
+    )
     paths.append(atomic_write(out / HTML_NAME, page))
     return paths
 

@@ -210,18 +210,22 @@ class Worker:
             data = protocol.JAIL_DATA  # bound read-only there
         else:
             data = str(Path(self.data_root).resolve())
-        return json.dumps({
-            "submission": submission,
-            "data": data,
-            "standin": self.standin,
-            "threads": self.limits.threads,
-            "landlock": confine,
-            "shared_uid": self._reaps(),
-            "limits": {
-                "memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
-                "file_mb": self.limits.file_mb, "processes": self.limits.processes,
-            },
-        })  # fmt: skip
+        return json.dumps(
+            {
+                "submission": submission,
+                "data": data,
+                "standin": self.standin,
+                "threads": self.limits.threads,
+                "landlock": confine,
+                "shared_uid": self._reaps(),
+                "limits": {
+                    "memory_mb": self.limits.memory_mb,
+                    "cpu_seconds": self.limits.cpu_seconds,
+                    "file_mb": self.limits.file_mb,
+                    "processes": self.limits.processes,
+                },
+            }
+        )
 
     def _command(self) -> tuple[list[str], dict[str, str], str]:
         # -I (isolated) where the jail matters; a student's own check keeps their user site.
@@ -235,8 +239,13 @@ class Worker:
         if self.level == "bwrap":
             name = worker_name(self.uid) if root else _own_name()
             env = _environment(protocol.JAIL_SCRATCH, self.limits.threads, name)
-            args = _bwrap_args(self.submission, self.data_root, gpu=self.gpu, as_root=root,
-                               gpu_devices=nvidia_devices() if self.gpu else ())  # fmt: skip
+            args = _bwrap_args(
+                self.submission,
+                self.data_root,
+                gpu=self.gpu,
+                as_root=root,
+                gpu_devices=nvidia_devices() if self.gpu else (),
+            )
             for k, v in env.items():
                 args += ["--setenv", k, v]
             config = self._config(protocol.JAIL_SUBMISSION)
@@ -271,8 +280,16 @@ class Worker:
                 )
             config = self._config(str(readable), confine)
             if dropped:
-                drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]  # fmt: skip
+                drop = [
+                    "setpriv",
+                    f"--reuid={uid}",
+                    f"--regid={uid}",
+                    "--clear-groups",
+                    "--inh-caps=-all",
+                    "--bounding-set=-all",
+                    "--no-new-privs",
+                    "--",
+                ]
                 return [*drop, *python, config], env, str(scratch)
             return [*python, config], env, str(scratch)
         env["PATH"] = os.environ.get("PATH", env["PATH"])
@@ -281,9 +298,14 @@ class Worker:
     def start(self) -> None:
         cmd, env, cwd = self._command()
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env or None, cwd=cwd, start_new_session=True,
-        )  # fmt: skip
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env or None,
+            cwd=cwd,
+            start_new_session=True,
+        )
         self._buffer = bytearray()
         with self._tail_lock:
             self._tail.clear()
@@ -296,8 +318,9 @@ class Worker:
         any submitted code. A death or silence before it is the grader's failure."""
         line = b""
         try:
-            line = protocol.read_line(self.proc.stdout.fileno(), self._buffer,
-                                      time.monotonic() + READY_SECONDS)  # fmt: skip
+            line = protocol.read_line(
+                self.proc.stdout.fileno(), self._buffer, time.monotonic() + READY_SECONDS
+            )
             if json.loads(line) == protocol.READY:
                 return
             why = f"it sent {line[:200]!r} instead of its ready message"

@@ -64,8 +64,14 @@ def _readable_except(root: Path, hidden: Path) -> tuple[list[str], list[str]]:
     return read, listed
 
 
-def landlock_rules(submission: Path, scratch: Path, data_root: Path | None, *, gpu: bool,
-                   gpu_devices: tuple[str, ...] = ()) -> dict[str, list[str]]:  # fmt: skip
+def landlock_rules(
+    submission: Path,
+    scratch: Path,
+    data_root: Path | None,
+    *,
+    gpu: bool,
+    gpu_devices: tuple[str, ...] = (),
+) -> dict[str, list[str]]:
     """What a worker at the ``landlock`` level may reach (the keyword arguments of
     :func:`lenet_course.grading.sandbox.landlock.confine`). The kit's package is left out of every
     tree, even one installed inside a Python prefix; only :data:`RUNTIME_FILES` are
@@ -95,8 +101,12 @@ def landlock_rules(submission: Path, scratch: Path, data_root: Path | None, *, g
 def _closed_folder() -> Path | None:
     """The first folder on the way to the interpreter, the prefix or the kit that other users
     cannot enter (a venv in root's home, or in a ``mktemp -d`` folder)."""
-    targets = (Path(sys.executable).absolute(), Path(os.path.realpath(sys.executable)),
-               Path(sys.prefix), _package_dir())  # fmt: skip
+    targets = (
+        Path(sys.executable).absolute(),
+        Path(os.path.realpath(sys.executable)),
+        Path(sys.prefix),
+        _package_dir(),
+    )
     for target in targets:
         for folder in [*reversed(target.parents), target]:
             try:

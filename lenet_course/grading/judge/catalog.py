@@ -46,14 +46,16 @@ def describe(items) -> list[dict]:
     out = []
     for item in items:
         marker = item.get_closest_marker("points")
-        out.append({
-            "nodeid": short(item.nodeid),
-            "exercise": Path(str(item.fspath)).stem.removeprefix("test_"),
-            "title": _title(item),
-            "points": int(marker.args[0]) if marker else 0,
-            "slow": item.get_closest_marker("slow") is not None,
-            "hidden": item.get_closest_marker("hidden") is not None,
-        })  # fmt: skip
+        out.append(
+            {
+                "nodeid": short(item.nodeid),
+                "exercise": Path(str(item.fspath)).stem.removeprefix("test_"),
+                "title": _title(item),
+                "points": int(marker.args[0]) if marker else 0,
+                "slow": item.get_closest_marker("slow") is not None,
+                "hidden": item.get_closest_marker("hidden") is not None,
+            }
+        )
     return out
 
 
@@ -109,10 +111,21 @@ def _collect() -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="lenet-catalog-") as tmp:
         out = Path(tmp) / "catalog.json"
         cmd = [
-            sys.executable, "-m", "pytest", str(tests_dir()), "--collect-only", "-q",
-            "-p", "no:cacheprovider", "--rootdir", str(kit_root()),
-            "-c", str(kit_root() / "pyproject.toml"), "--lenet-catalog", str(out),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "pytest",
+            str(tests_dir()),
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(kit_root()),
+            "-c",
+            str(kit_root() / "pyproject.toml"),
+            "--lenet-catalog",
+            str(out),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, timeout=300)
         if proc.returncode != 0 or not out.exists():
             raise GraderError(f"could not collect the graded tests:\n{proc.stdout}{proc.stderr}")

@@ -77,8 +77,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     judge and one worker (the mutation tests' cost is mostly starting those)."""
     seeds = _seeds(metafunc.config)
     if seeds and "grading_seed" in metafunc.fixturenames:
-        metafunc.parametrize("grading_seed", seeds, ids=[f"seed{s}" for s in seeds],
-                             scope="session")  # fmt: skip
+        metafunc.parametrize(
+            "grading_seed", seeds, ids=[f"seed{s}" for s in seeds], scope="session"
+        )
 
 
 def _seed_of(item: pytest.Item) -> int | None:
@@ -141,8 +142,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         name = _case_name(item)
         if "[" in name:
             nodeid += name[name.index("[") :]
-        line = {"nodeid": nodeid, "status": status, "message": message,
-                "seconds": round(call.duration, 3), "trace": trace, "seed": _seed_of(item)}  # fmt: skip
+        line = {
+            "nodeid": nodeid,
+            "status": status,
+            "message": message,
+            "seconds": round(call.duration, 3),
+            "trace": trace,
+            "seed": _seed_of(item),
+        }
         with path.open("a") as fh:
             fh.write(json.dumps(line) + "\n")
 
@@ -238,10 +245,14 @@ def worker_factory(request: pytest.FixtureRequest, target: Path, jail_workdir: P
         gpu = torch.cuda.is_available()
         trains = data_root is not None and "train_threads" in limits
         worker = Worker(
-            exercise, target, data_root=data_root, standin=standin,
+            exercise,
+            target,
+            data_root=data_root,
+            standin=standin,
             limits=replace(wl, threads=int(limits["train_threads"])) if trains else wl,
-            workdir=jail_workdir, gpu=gpu,
-        )  # fmt: skip
+            workdir=jail_workdir,
+            gpu=gpu,
+        )
         workers.append(worker)
         return Exercise(worker, limits)
 

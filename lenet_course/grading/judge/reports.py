@@ -82,9 +82,14 @@ def junit(report: GradeReport) -> str:
         skipped = sum(t.status == "skipped" for t in tests)
         errors = sum(t.status == "error" for t in tests)
         suite = ET.SubElement(
-            root, "testsuite", name=exercise, tests=str(len(tests)), failures=str(failures),
-            errors=str(errors), skipped=str(skipped),
-        )  # fmt: skip
+            root,
+            "testsuite",
+            name=exercise,
+            tests=str(len(tests)),
+            failures=str(failures),
+            errors=str(errors),
+            skipped=str(skipped),
+        )
         for t in tests:
             case = ET.SubElement(
                 suite, "testcase", classname=exercise, name=t.title, time=f"{t.seconds:.3f}"

@@ -141,28 +141,51 @@ def copy_submission(submission: Path, dest: Path) -> dict[str, str]:
     return problems
 
 
-def _judge(exercise: str, items: list[dict], submission: Path, workdir: Path, limits: Limits,
-           seed: int | tuple[int, ...], data_root, timeout: float, full: bool,
-           until_lost: bool = False) -> dict:  # fmt: skip
+def _judge(
+    exercise: str,
+    items: list[dict],
+    submission: Path,
+    workdir: Path,
+    limits: Limits,
+    seed: int | tuple[int, ...],
+    data_root,
+    timeout: float,
+    full: bool,
+    until_lost: bool = False,
+) -> dict:
     """Run one exercise's graded tests in a judge process; its results by node id, or with
     several seeds by ``(node id, seed)`` (``until_lost``: each seed stops once a visible
     test lost a point)."""
     results = workdir / f"results-{exercise}.jsonl"
     threads = limits.threads or max(1, (os.cpu_count() or 1) // limits.jobs)
     judge_limits = {
-        "test_seconds": limits.test_seconds, "train_seconds": limits.train_seconds,
-        "memory_mb": limits.memory_mb, "threads": threads,
+        "test_seconds": limits.test_seconds,
+        "train_seconds": limits.train_seconds,
+        "memory_mb": limits.memory_mb,
+        "threads": threads,
         # the 10-epoch run outlasts the other exercises: give it the cores they leave
         "train_threads": limits.threads or os.cpu_count() or 1,
         "cpu_seconds": int(limits.submission_seconds * threads) + 60,
-    }  # fmt: skip
+    }
     cmd = [
-        sys.executable, "-m", "pytest", str(tests_dir() / f"test_{exercise}.py"),
-        "--target", str(submission), "--lenet-results", str(results),
-        "--lenet-limits", json.dumps(judge_limits),
-        "-p", "no:cacheprovider", "-q", "--rootdir", str(kit_root()),
-        "-c", str(kit_root() / "pyproject.toml"),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pytest",
+        str(tests_dir() / f"test_{exercise}.py"),
+        "--target",
+        str(submission),
+        "--lenet-results",
+        str(results),
+        "--lenet-limits",
+        json.dumps(judge_limits),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--rootdir",
+        str(kit_root()),
+        "-c",
+        str(kit_root() / "pyproject.toml"),
+    ]
     seeds = seed if isinstance(seed, tuple) else None
     if seeds:
         cmd += ["--grading-seeds", ",".join(map(str, seeds))]
@@ -176,9 +199,13 @@ def _judge(exercise: str, items: list[dict], submission: Path, workdir: Path, li
     if data_root is not None:
         env["LENET_DATA"] = str(Path(data_root).resolve())
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=workdir, env=env,
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+        env=env,
         start_new_session=True,
-    )  # fmt: skip
+    )
     timed_out = False
     try:
         out, _ = proc.communicate(timeout=timeout)
@@ -201,8 +228,11 @@ def _judge(exercise: str, items: list[dict], submission: Path, workdir: Path, li
             f"the judge for {exercise} stopped early (exit {proc.returncode}):\n{tail}"
         )
     for nid in missing:
-        got[nid] = {"status": "failed", "seconds": 0.0,
-                    "message": "not run: the submission's time limit was reached"}  # fmt: skip
+        got[nid] = {
+            "status": "failed",
+            "seconds": 0.0,
+            "message": "not run: the submission's time limit was reached",
+        }
     return got
 
 
@@ -284,8 +314,17 @@ def grade(
                 limits.train_seconds if i["slow"] else limits.test_seconds for i in by_ex[ex]
             )
             timeout = max(1.0, min(budget, deadline - time.monotonic()))
-            judged = _judge(ex, by_ex[ex], workdir / "submission", workdir, limits, seed,
-                            data_root, timeout, full)  # fmt: skip
+            judged = _judge(
+                ex,
+                by_ex[ex],
+                workdir / "submission",
+                workdir,
+                limits,
+                seed,
+                data_root,
+                timeout,
+                full,
+            )
             for r in out:
                 _fill(r, judged[r.nodeid])
             return out
@@ -300,19 +339,27 @@ def grade(
     for i in skipped:
         results.append(
             TestResult(
-                i["nodeid"], i["exercise"], i["title"], i["points"], status="skipped",
+                i["nodeid"],
+                i["exercise"],
+                i["title"],
+                i["points"],
+                status="skipped",
                 message="not run in the fast tier; run `lenet-course check --full` for it",
                 hidden=i.get("hidden", False),
             )
-        )  # fmt: skip
+        )
     for n, t in enumerate(withheld, start=1):
         results.append(
             TestResult(
-                f"hidden::{t['exercise']}::{n}", t["exercise"], "a hidden test", t["points"],
-                status="skipped", message="hidden: graded when you submit, not here",
+                f"hidden::{t['exercise']}::{n}",
+                t["exercise"],
+                "a hidden test",
+                t["points"],
+                status="skipped",
+                message="hidden: graded when you submit, not here",
                 hidden=True,
             )
-        )  # fmt: skip
+        )
     errors = [r for r in results if r.status == "error"]
     if errors:
         notes.append(
@@ -355,9 +402,13 @@ def _fill(result: TestResult, record: dict) -> None:
 
 
 def grade_under_seeds(
-    submission: Path, exercises: tuple[str, ...], seeds: tuple[int, ...],
-    limits: Limits | None = None, *, until_lost: bool = True,
-) -> dict[int, list[TestResult]]:  # fmt: skip
+    submission: Path,
+    exercises: tuple[str, ...],
+    seeds: tuple[int, ...],
+    limits: Limits | None = None,
+    *,
+    until_lost: bool = True,
+) -> dict[int, list[TestResult]]:
     """Mutation testing: the fast tier of ``exercises`` under each of ``seeds``, one judge
     and one worker per exercise for all of them. Under each seed the tests after the first
     point a visible test lost are skipped: the questions are only whether a point is lost,
@@ -371,10 +422,22 @@ def grade_under_seeds(
         problems = copy_submission(Path(submission), workdir / "submission")
         for ex in exercises:
             mine = [i for i in items if i["exercise"] == ex]
-            judged = {} if ex in problems else _judge(
-                ex, mine, workdir / "submission", workdir, limits, tuple(seeds), None,
-                60 + limits.test_seconds * len(mine) * len(seeds), False, until_lost=until_lost,
-            )  # fmt: skip
+            judged = (
+                {}
+                if ex in problems
+                else _judge(
+                    ex,
+                    mine,
+                    workdir / "submission",
+                    workdir,
+                    limits,
+                    tuple(seeds),
+                    None,
+                    60 + limits.test_seconds * len(mine) * len(seeds),
+                    False,
+                    until_lost=until_lost,
+                )
+            )
             for seed in seeds:
                 for i in mine:
                     r = TestResult(i["nodeid"], ex, i["title"], i["points"], hidden=i["hidden"])

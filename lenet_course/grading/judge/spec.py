@@ -16,9 +16,19 @@ from lenet_course.grading.sandbox.probes import NAMED_LAYERS, build_net, load_na
 from lenet_course.metrics import correct
 
 __all__ = [
-    "NAMED_LAYERS", "IMPRINT_MIN", "INIT_LOSS_GROWTH_MIN", "architecture", "lenet", "load_named",
-    "named_weights", "accuracy", "mean_nll", "imprint", "imprint_fault", "without_init",
-]  # fmt: skip
+    "NAMED_LAYERS",
+    "IMPRINT_MIN",
+    "INIT_LOSS_GROWTH_MIN",
+    "architecture",
+    "lenet",
+    "load_named",
+    "named_weights",
+    "accuracy",
+    "mean_nll",
+    "imprint",
+    "imprint_fault",
+    "without_init",
+]
 
 # Honest training keeps a strong imprint of its init: after 10 epochs of the lecture's Adam
 # on MNIST, each layer's weights still point the way they started. The thresholds are half
@@ -43,8 +53,21 @@ def architecture(*, log_softmax: bool = True, train_mask: bool = False) -> dict:
     (eval mode is the lecture's LeNet), so fc1's odd columns move only in eval-mode steps.
     """
     mask = [["train_mask"]] if train_mask else []
-    steps = [["conv1"], ["relu"], ["maxpool", 2], ["conv2"], ["relu"], ["maxpool", 2],
-             ["flatten"], *mask, ["fc1"], ["relu"], ["fc2"], ["relu"], ["fc3"]]  # fmt: skip
+    steps = [
+        ["conv1"],
+        ["relu"],
+        ["maxpool", 2],
+        ["conv2"],
+        ["relu"],
+        ["maxpool", 2],
+        ["flatten"],
+        *mask,
+        ["fc1"],
+        ["relu"],
+        ["fc2"],
+        ["relu"],
+        ["fc3"],
+    ]
     return {
         "layers": {
             "conv1": ["conv", 1, 6, 5],
@@ -102,8 +125,11 @@ def imprint_fault(initial: dict, final: dict) -> str | None:
         cosines = imprint(initial, final)
     except (KeyError, RuntimeError) as exc:
         return f"the returned weights do not fit the lecture's LeNet ({exc})"
-    faint = [f"{k} {v:.2f} (at least {IMPRINT_MIN[k]})" for k, v in cosines.items()
-             if not v >= IMPRINT_MIN[k]]  # fmt: skip
+    faint = [
+        f"{k} {v:.2f} (at least {IMPRINT_MIN[k]})"
+        for k, v in cosines.items()
+        if not v >= IMPRINT_MIN[k]
+    ]
     if not faint:
         return None
     return (

@@ -177,15 +177,27 @@ class Submission:
 
 
 HINTS = (  # (text in the error, what to do): the common raw errors, with a sentence to act on
-    ("shapes cannot be multiplied", "A Linear layer got a tensor of another size than it "
-     "expects: print x.shape just before it and compare with the lecture's sizes."),
-    ("same device", "Every tensor in one operation must be on the same device: move each "
-     "batch to `device`, as the net was."),
-    ("Expected input batch_size", "The outputs and the labels disagree on the batch size: "
-     "keep the batch dimension when you flatten."),
-    ("does not require grad", "backward() needs a loss computed from the net's output with "
-     "gradients on; do not compute it under torch.no_grad()."),
-)  # fmt: skip
+    (
+        "shapes cannot be multiplied",
+        "A Linear layer got a tensor of another size than it "
+        "expects: print x.shape just before it and compare with the lecture's sizes.",
+    ),
+    (
+        "same device",
+        "Every tensor in one operation must be on the same device: move each "
+        "batch to `device`, as the net was.",
+    ),
+    (
+        "Expected input batch_size",
+        "The outputs and the labels disagree on the batch size: "
+        "keep the batch dimension when you flatten.",
+    ),
+    (
+        "does not require grad",
+        "backward() needs a loss computed from the net's output with "
+        "gradients on; do not compute it under torch.no_grad().",
+    ),
+)
 
 
 def describe(exc: BaseException, folder: str) -> str:
@@ -238,9 +250,13 @@ def make_loader(spec: dict, device: str = "cpu", data_root: str | None = None):
     else:
         raise ValueError(f"unknown loader kind {kind!r}")
     loader = data.TensorLoader(
-        x, y, batch_size=spec["batch_size"], shuffle=spec.get("shuffle", False),
-        seed=spec.get("seed", 0), device=device,
-    )  # fmt: skip
+        x,
+        y,
+        batch_size=spec["batch_size"],
+        shuffle=spec.get("shuffle", False),
+        seed=spec.get("seed", 0),
+        device=device,
+    )
     if spec.get("gains"):
         loader = GainLoader(loader, spec["gains"])
     pause = spec.get("pause", 0.0)
@@ -431,8 +447,15 @@ def _forward(net: nn.Module, x, mode: str, per_sample: bool, trace: bool) -> dic
     return result
 
 
-def ex1_forward(sub: Submission, seed: int, x, weights, mode: str = "eval",
-                per_sample: bool = False, trace: bool = False) -> dict:  # fmt: skip
+def ex1_forward(
+    sub: Submission,
+    seed: int,
+    x,
+    weights,
+    mode: str = "eval",
+    per_sample: bool = False,
+    trace: bool = False,
+) -> dict:
     torch.manual_seed(seed)
     net = sub.attribute("ex1_lenet", "LeNet")()
     load_named(net, weights)
@@ -454,11 +477,16 @@ def _records(records) -> list:
         )
     out = []
     for r in records:
-        out.append({
-            "is_record": isinstance(r, EpochRecord),
-            "type": type(r).__name__,
-            **{f: number(getattr(r, f, None)) for f in ("epoch", "train_loss", "test_accuracy", "seconds")},
-        })  # fmt: skip
+        out.append(
+            {
+                "is_record": isinstance(r, EpochRecord),
+                "type": type(r).__name__,
+                **{
+                    f: number(getattr(r, f, None))
+                    for f in ("epoch", "train_loss", "test_accuracy", "seconds")
+                },
+            }
+        )
     return out
 
 
@@ -497,16 +525,18 @@ class StepWatch:
             return
         params = [p for group in optimizer.param_groups for p in group["params"]]
         state = optimizer.state.get(self.given[0], {}) if self.given else {}
-        self.steps.append({
-            "optimizer": index,
-            "kind": type(optimizer).__name__,
-            "lr": _float(optimizer.param_groups[0].get("lr")),
-            "state_step": _float(state.get("step", 0)),
-            "params": len(params),
-            "given": sum(id(p) in self.given_ids for p in params),
-            "weights": _copied(named_weights(self.net)),
-            "grads": _copied(named_grads(self.net)),
-        })  # fmt: skip
+        self.steps.append(
+            {
+                "optimizer": index,
+                "kind": type(optimizer).__name__,
+                "lr": _float(optimizer.param_groups[0].get("lr")),
+                "state_step": _float(state.get("step", 0)),
+                "params": len(params),
+                "given": sum(id(p) in self.given_ids for p in params),
+                "weights": _copied(named_weights(self.net)),
+                "grads": _copied(named_grads(self.net)),
+            }
+        )
 
 
 def _float(value) -> float | None:
@@ -535,8 +565,18 @@ def named_grads(net: nn.Module) -> dict:
     return out
 
 
-def ex3_train(sub: Submission, spec: dict, seed: int, train: dict, test: dict, epochs: int,
-              lr: float, device: str = "cpu", own_net: bool = False, watch: int = 0) -> dict:  # fmt: skip
+def ex3_train(
+    sub: Submission,
+    spec: dict,
+    seed: int,
+    train: dict,
+    test: dict,
+    epochs: int,
+    lr: float,
+    device: str = "cpu",
+    own_net: bool = False,
+    watch: int = 0,
+) -> dict:
     """The student's train() on a net built from ``spec`` after ``torch.manual_seed(seed)``,
     or with ``own_net`` on the student's own LeNetClassifier (Exercises 1 and 2) holding
     that net's weights: either way the judge knows the weights training starts from.
@@ -602,8 +642,11 @@ def ex4_snapshot(sub: Submission, spec: dict, weights: dict, delta: dict) -> dic
     return {
         "snapshot": first,
         "later": values,  # views of what the snapshot holds now, after the step
-        "live": {"conv1": tensor(net.conv1.weight, "conv1"), "conv2": tensor(net.conv2.weight, "conv2")},
-    }  # fmt: skip
+        "live": {
+            "conv1": tensor(net.conv1.weight, "conv1"),
+            "conv2": tensor(net.conv2.weight, "conv2"),
+        },
+    }
 
 
 def ex4_change(sub: Submission, before: dict, after: dict) -> dict:

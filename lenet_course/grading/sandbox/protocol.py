@@ -190,6 +190,10 @@ def read_reply(fd: int, buffer: bytearray, request_id: int, deadline: float) -> 
         fault, trace = message.get("fault", "student"), message.get("trace", "")
         if fault not in FAULTS or not isinstance(trace, str):
             raise ProtocolError("the reply's fault is not one of " + ", ".join(FAULTS))
-        return {"ok": False, "error": message["error"][:4000], "fault": fault,
-                "trace": trace[-MAX_TRACE_CHARS:]}  # fmt: skip
+        return {
+            "ok": False,
+            "error": message["error"][:4000],
+            "fault": fault,
+            "trace": trace[-MAX_TRACE_CHARS:],
+        }
     raise ProtocolError("the reply has neither a value nor an error")

@@ -113,8 +113,12 @@ def main(argv: list[str]) -> None:
                 reply.update(ok=False, error=probes.describe(exc, sub.folder), fault=whose)
             else:  # no line of the submission on the stack: the instructor needs the trace
                 trace = "".join(traceback.format_exception(exc))
-                reply.update(ok=False, error=f"{type(exc).__name__}: {exc}", fault=whose,
-                             trace=trace[-protocol.MAX_TRACE_CHARS :])  # fmt: skip
+                reply.update(
+                    ok=False,
+                    error=f"{type(exc).__name__}: {exc}",
+                    fault=whose,
+                    trace=trace[-protocol.MAX_TRACE_CHARS :],
+                )
         faulthandler.cancel_dump_traceback_later()
         try:
             message = protocol.dumps(reply)
