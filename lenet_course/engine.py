@@ -154,18 +154,8 @@ def fit(
     history = History(config=asdict(config), device=str(device))
     _notify(callbacks, "on_fit_start", model, history)
     with cudnn_benchmark(config.cudnn_benchmark):
-        fast = None
-        if config.cuda_graph or config.compile != "off":
-            from lenet_course.levers import fast_epochs
-
-            new_optimizer = functools.partial(make_optimizer, model, config)
-            fast, notes = fast_epochs(
-                model, config, device, train_loader, new_optimizer, graphs=graphs
-            )
-            history.notes += notes
-        else:
-            optimizer = make_optimizer(model, config)
-
+        fast = _levers(model, config, device, train_loader, graphs, history)
+        optimizer = make_optimizer(model, config) if fast is None else None
         for epoch in range(1, config.epochs + 1):
             _notify(callbacks, "on_epoch_start", epoch, config.epochs, len(train_loader))
             model.train()
@@ -198,6 +188,19 @@ def fit(
 
     _notify(callbacks, "on_fit_end", model, history)
     return history
+
+
+def _levers(model, config: TrainConfig, device, train_loader, graphs, history: History):
+    """The epoch runner of :mod:`lenet_course.levers` when ``config`` asks for a speed lever
+    (its notes go to ``history``), else None: the plain loop."""
+    if not (config.cuda_graph or config.compile != "off"):
+        return None
+    from lenet_course.levers import fast_epochs
+
+    new_optimizer = functools.partial(make_optimizer, model, config)
+    fast, notes = fast_epochs(model, config, device, train_loader, new_optimizer, graphs=graphs)
+    history.notes += notes
+    return fast
 
 
 def _notify(callbacks: Sequence, hook: str, *args) -> None:

@@ -284,7 +284,7 @@ def _survivors(tmp_path: Path) -> list[int]:
 
 def _require(chosen: str) -> None:
     """CI runs as root with bubblewrap on a kernel with Landlock: both levels must be there."""
-    available = {"bwrap": levels._bwrap_works, "landlock": lambda: levels._landlock_abi() >= 1}
+    available = {"bwrap": levels.bwrap_works, "landlock": lambda: levels.landlock_abi() >= 1}
     if chosen in available and not available[chosen]():
         pytest.fail(
             f"the {chosen} level must be usable for the grader here "
@@ -507,11 +507,11 @@ def test_a_gpu_worker_gets_the_driver_nodes_and_still_starts(tmp_path, monkeypat
     paths CUDA reads) are let in, and a worker started for a GPU answers; on a CPU machine
     there are no nodes to let in."""
     nodes = ("/dev/nvidia0", "/dev/nvidiactl")
-    args = " ".join(bwrap._bwrap_args(tmp_path, None, gpu=True, gpu_devices=nodes))
+    args = " ".join(bwrap.bwrap_args(tmp_path, None, gpu=True, gpu_devices=nodes))
     assert (
         all(f"--dev-bind-try {n} {n}" in args for n in nodes) and "--ro-bind-try /sys /sys" in args
     )
-    assert "/dev/nvidia" not in " ".join(bwrap._bwrap_args(tmp_path, None, gpu=False))
+    assert "/dev/nvidia" not in " ".join(bwrap.bwrap_args(tmp_path, None, gpu=False))
     rules = paths.landlock_rules(tmp_path, tmp_path, None, gpu=True, gpu_devices=nodes)
     assert set(nodes) <= set(rules["write"])
     assert all(any(r.startswith(p) for r in rules["read"]) for p in paths.SYSTEM_READ_GPU
@@ -578,9 +578,9 @@ def test_the_grader_chooses_the_strongest_level_the_machine_gives(
 ):
     """Root or not: a grader that is not root gets bubblewrap in a user namespace, else
     Landlock under its own uid; only where neither works does its student code run bare."""
-    fresh_level.setattr(levels, "_is_root", lambda: root)
-    fresh_level.setattr(levels, "_bwrap_works", lambda: bwrap)
-    fresh_level.setattr(levels, "_landlock_abi", lambda: abi)
+    fresh_level.setattr(levels, "is_root", lambda: root)
+    fresh_level.setattr(levels, "bwrap_works", lambda: bwrap)
+    fresh_level.setattr(levels, "landlock_abi", lambda: abi)
     assert levels.level() == chosen, (
         f"with bubblewrap {'usable' if bwrap else 'refused'} and Landlock ABI {abi} the "
         f"grader must choose {chosen}"
@@ -592,9 +592,9 @@ def test_the_grader_chooses_the_strongest_level_the_machine_gives(
     (False, "bwrap", "bwrap"), (False, "landlock", "landlock"), (False, "none", "none"),
 ])  # fmt: skip
 def test_lenet_jail_forces_a_level_for_every_user(fresh_level, root, setting, chosen):
-    fresh_level.setattr(levels, "_is_root", lambda: root)
-    fresh_level.setattr(levels, "_bwrap_works", lambda: True)
-    fresh_level.setattr(levels, "_landlock_abi", lambda: 7)
+    fresh_level.setattr(levels, "is_root", lambda: root)
+    fresh_level.setattr(levels, "bwrap_works", lambda: True)
+    fresh_level.setattr(levels, "landlock_abi", lambda: 7)
     fresh_level.setenv(levels.ENV_VAR, setting)
     assert levels.level() == chosen, f"LENET_JAIL={setting} must give the {chosen} level"
 
@@ -613,9 +613,9 @@ def test_lenet_jail_forces_a_level_for_every_user(fresh_level, root, setting, ch
 def test_a_forced_level_the_machine_cannot_give_is_an_error_not_a_fallback(
     fresh_level, root, setting, why
 ):
-    fresh_level.setattr(levels, "_is_root", lambda: root)
-    fresh_level.setattr(levels, "_bwrap_works", lambda: False)
-    fresh_level.setattr(levels, "_landlock_abi", lambda: 0)
+    fresh_level.setattr(levels, "is_root", lambda: root)
+    fresh_level.setattr(levels, "bwrap_works", lambda: False)
+    fresh_level.setattr(levels, "landlock_abi", lambda: 0)
     fresh_level.setenv(levels.ENV_VAR, setting)
     with pytest.raises(UserError, match=why) as caught:
         levels.level()
@@ -626,7 +626,7 @@ def test_every_level_names_itself_in_the_report(monkeypatch):
     for chosen in ("bwrap", "landlock", "uid", "none"):
         named = {"uid": "reduced"}.get(chosen, chosen)
         assert levels.LEVEL_NOTES[chosen].startswith(f"isolation: {named} ("), chosen
-    monkeypatch.setattr(levels, "_is_root", lambda: False)
+    monkeypatch.setattr(levels, "is_root", lambda: False)
     for chosen, named in (("bwrap", "bwrap, user namespace"), ("landlock", "landlock, own uid"),
                           ("none", "none")):  # fmt: skip
         assert levels.note(chosen).startswith(f"isolation: {named} ("), chosen
@@ -659,7 +659,7 @@ def test_a_kit_installed_inside_the_python_prefix_stays_unreadable_at_landlock(t
     for folder in (package, site / "torch", tmp_path / "prefix" / "bin"):
         folder.mkdir(parents=True)
     (site / "six.py").write_text("")
-    read, listed = paths._readable_except(tmp_path / "prefix", package)
+    read, listed = paths.readable_except(tmp_path / "prefix", package)
     assert not [p for p in read if Path(p) == package or package in Path(p).parents], read
     assert {str(site / "torch"), str(site / "six.py"), str(tmp_path / "prefix" / "bin")} <= set(
         read

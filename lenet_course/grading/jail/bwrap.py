@@ -7,13 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from lenet_course.grading.jail.paths import RUNTIME_FILES, _package_dir
+from lenet_course.grading.jail.paths import RUNTIME_FILES, package_dir
 from lenet_course.grading.sandbox import protocol
 
 SCRATCH_MB = 512
 
 # As root inside the sandbox: give /scratch to the worker's uid, then drop to it for good.
-_DROP = (
+DROP = (
     'u="$1"; shift; chown "$u:$u" /scratch && exec setpriv --reuid="$u" --regid="$u" '
     '--clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"'
 )
@@ -24,7 +24,7 @@ def nvidia_devices() -> tuple[str, ...]:
     return tuple(str(dev) for dev in sorted(Path("/dev").glob("nvidia*")))
 
 
-def _bwrap_args(
+def bwrap_args(
     submission: Path,
     data_root: Path | None,
     *,
@@ -33,7 +33,7 @@ def _bwrap_args(
     as_root: bool = True,
 ) -> list[str]:
     """The bubblewrap options of one worker's jail. ``as_root``: keep the capabilities that
-    :data:`_DROP` needs to hand the scratch to a uid of its own; else a user namespace, in
+    :data:`DROP` needs to hand the scratch to a uid of its own; else a user namespace, in
     which the worker keeps the grader's uid and bubblewrap drops every capability."""
     args = [
         "bwrap",
@@ -66,7 +66,7 @@ def _bwrap_args(
     for prefix in dict.fromkeys((sys.base_prefix, sys.prefix)):
         if not prefix.startswith("/usr/") and prefix != "/usr":
             binds.append((prefix, prefix))
-    package = _package_dir()
+    package = package_dir()
     files = [(str(package / f), str(package / f)) for f in RUNTIME_FILES]
     made: set[str] = {"/", "/usr", "/proc", "/dev"}
     for _, dest in [*binds, *files, (None, protocol.JAIL_SUBMISSION), (None, protocol.JAIL_DATA)]:

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from lenet_course.grading.blame import GraderError, GraderFault, StudentFailure
 from lenet_course.grading.jail import levels
-from lenet_course.grading.jail.bwrap import _DROP, _bwrap_args, nvidia_devices
+from lenet_course.grading.jail.bwrap import DROP, bwrap_args, nvidia_devices
 from lenet_course.grading.jail.levels import ENV_VAR, UID_BASE
 from lenet_course.grading.jail.limits import WorkerLimits
-from lenet_course.grading.jail.paths import _closed_folder, _package_dir, landlock_rules
+from lenet_course.grading.jail.paths import closed_folder, landlock_rules, package_dir
 from lenet_course.grading.jail.reaper import descendants
 from lenet_course.grading.sandbox import protocol
 from lenet_course.kit import EXERCISES
@@ -44,7 +44,7 @@ def check_worker_starts(chosen: str) -> None:
     Where the worker's uid cannot run this Python or import the kit's runtime, every test
     would fail as if the student's code had died; this raises :class:`GraderError` instead,
     naming the folder and the fix."""
-    if chosen not in ("uid", "landlock") or not levels._is_root():
+    if chosen not in ("uid", "landlock") or not levels.is_root():
         return  # without root the worker runs as this uid, which can run this Python
 
     workdir = Path(tempfile.mkdtemp(prefix="lenet-preflight-"))
@@ -56,12 +56,12 @@ def check_worker_starts(chosen: str) -> None:
         worker.call("ping", timeout=120)
     except (StudentFailure, GraderFault):
         tail = worker.stderr_tail().strip()[-800:]
-        closed = _closed_folder()
+        closed = closed_folder()
         if closed is not None:
             raise GraderError(
                 f"the jailed worker runs as an unprivileged uid and cannot enter {closed} "
                 f"(mode {stat.S_IMODE(closed.stat().st_mode):04o}), which holds this Python "
-                f"({sys.executable}) or the kit ({_package_dir()}). Fix: install the kit and "
+                f"({sys.executable}) or the kit ({package_dir()}). Fix: install the kit and "
                 "its virtual environment in a folder every user may enter (for example "
                 f"/opt/lenet-course, as the Docker image does), or run `chmod o+x {closed}`."
             ) from None
@@ -201,7 +201,7 @@ class Worker:
     def _reaps(self) -> bool:
         """Whether the worker runs as the grader's own uid outside a PID namespace, so that
         what it starts is found as the descendants of its reaper (:mod:`.reaper`), not by uid."""
-        return self.level in ("landlock", "none") and not levels._is_root()
+        return self.level in ("landlock", "none") and not levels.is_root()
 
     def _config(self, submission: str, confine: dict | None = None) -> str:
         if self.data_root is None:
@@ -233,13 +233,13 @@ class Worker:
         python = [sys.executable, *isolated, "-m", "lenet_course.grading.sandbox.worker"]
         if self._reaps():  # a parent that outlives the worker and adopts all it starts
             python = [sys.executable, "-I", "-m", "lenet_course.grading.jail.reaper", *python]
-        root = levels._is_root()
+        root = levels.is_root()
         uid = str(UID_BASE + secrets.randbelow(800_000)) if root else str(os.getuid())
         self.uid = int(uid)
         if self.level == "bwrap":
             name = worker_name(self.uid) if root else _own_name()
             env = _environment(protocol.JAIL_SCRATCH, self.limits.threads, name)
-            args = _bwrap_args(
+            args = bwrap_args(
                 self.submission,
                 self.data_root,
                 gpu=self.gpu,
@@ -250,7 +250,7 @@ class Worker:
                 args += ["--setenv", k, v]
             config = self._config(protocol.JAIL_SUBMISSION)
             if root:
-                return [*args, "--", "/bin/sh", "-c", _DROP, "jail", uid, *python, config], {}, "/"
+                return [*args, "--", "/bin/sh", "-c", DROP, "jail", uid, *python, config], {}, "/"
             return [*args, "--", *python, config], {}, "/"
         self.workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(self.workdir) / f"scratch-{self.exercise}-{secrets.token_hex(4)}"
@@ -366,7 +366,7 @@ class Worker:
             pass
         proc.wait()
         if self.level in ("uid", "landlock"):  # no PID namespace: hunt down what it started
-            if levels._is_root():
+            if levels.is_root():
                 _kill_uid(self.uid)  # a uid of its own
         for stream in (proc.stdin, proc.stdout):
             try:

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from lenet_course.errors import UserError
-from lenet_course.grading.jail.bwrap import _DROP, _bwrap_args
+from lenet_course.grading.jail.bwrap import DROP, bwrap_args
 
 log = logging.getLogger(__name__)
 UID_BASE = 200_000
@@ -54,22 +54,22 @@ uid of its own needs root)."""
 
 def note(chosen: str) -> str:
     """The one line every report carries about the isolation in force."""
-    return (LEVEL_NOTES if _is_root() else OWN_UID_NOTES)[chosen]
+    return (LEVEL_NOTES if is_root() else OWN_UID_NOTES)[chosen]
 
 
-def _is_root() -> bool:
+def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _bwrap_works() -> bool:
+def bwrap_works() -> bool:
     """Whether bubblewrap starts a jail here: as root, with the drop to a uid of its own; as
     anyone else, in a user namespace (refused where user namespaces are, e.g. Docker's
     default seccomp profile)."""
-    root = _is_root()
+    root = is_root()
     if not shutil.which("bwrap") or (root and not shutil.which("setpriv")):
         return False
-    probe = _bwrap_args(Path("/nonexistent-submission"), None, gpu=False, as_root=root)
-    inner = ["/bin/sh", "-c", _DROP, "jail", str(UID_BASE), "/bin/true"] if root else ["/bin/true"]
+    probe = bwrap_args(Path("/nonexistent-submission"), None, gpu=False, as_root=root)
+    inner = ["/bin/sh", "-c", DROP, "jail", str(UID_BASE), "/bin/true"] if root else ["/bin/true"]
     try:
         done = subprocess.run([*probe, "--", *inner], capture_output=True, timeout=30)
         if done.returncode == 0:
@@ -80,7 +80,7 @@ def _bwrap_works() -> bool:
     return False
 
 
-def _landlock_abi() -> int:
+def landlock_abi() -> int:
     from lenet_course.grading.sandbox import landlock
 
     return landlock.abi() if landlock.network_filter_supported() else 0
@@ -94,7 +94,7 @@ def _forced(name: str) -> str:
             f"{', '.join(FORCED)}, or unset it to let the grader choose the strongest."
         )
     wanted = FORCED[name]
-    root = _is_root()
+    root = is_root()
     if wanted == "uid" and not root:
         raise UserError(
             f"{ENV_VAR}=reduced gives student code a uid of its own, which needs a grader "
@@ -103,7 +103,7 @@ def _forced(name: str) -> str:
         )
     if root and wanted != "none" and not shutil.which("setpriv"):
         raise UserError(f"{ENV_VAR}={name}: setpriv is missing. Fix: apt-get install util-linux.")
-    if wanted == "bwrap" and not _bwrap_works():
+    if wanted == "bwrap" and not bwrap_works():
         fix = (
             "in Docker, add --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt "
             "seccomp=unconfined --security-opt apparmor=unconfined"
@@ -116,7 +116,7 @@ def _forced(name: str) -> str:
             f"{ENV_VAR}=bwrap: bubblewrap cannot start here (the log says why). Fix: "
             f"apt-get install bubblewrap; {fix}; or set {ENV_VAR}=landlock."
         )
-    if wanted == "landlock" and _landlock_abi() < 1:
+    if wanted == "landlock" and landlock_abi() < 1:
         raise UserError(
             f"{ENV_VAR}=landlock: this kernel offers no Landlock (it needs Linux 5.13 or "
             "later with landlock in its lsm= list, on x86_64 or aarch64). Fix: grade on such "
@@ -134,12 +134,12 @@ def level() -> str:
     name = os.environ.get(ENV_VAR, "").strip()
     if name:
         return _forced(name)
-    root = _is_root()
-    if _bwrap_works():
+    root = is_root()
+    if bwrap_works():
         return "bwrap"
     if root and not shutil.which("setpriv"):
         return "none"
-    if _landlock_abi() >= 1:
+    if landlock_abi() >= 1:
         return "landlock"
     if root:
         log.warning("this kernel offers no Landlock: student code runs at the reduced level")

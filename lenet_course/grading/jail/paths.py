@@ -44,11 +44,11 @@ SYSTEM_WRITE = ("/dev/null",)  # subprocess.DEVNULL and the worker's own stdin
 SYSTEM_READ_GPU = ("/sys", "/proc/driver/nvidia")  # the CUDA driver finds its devices here
 
 
-def _package_dir() -> Path:
+def package_dir() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def _readable_except(root: Path, hidden: Path) -> tuple[list[str], list[str]]:
+def readable_except(root: Path, hidden: Path) -> tuple[list[str], list[str]]:
     """Trees to read and folders to list, so that all of ``root`` but ``hidden`` is readable
     (a Landlock rule covers a whole tree, so a tree that holds ``hidden`` is split)."""
     if root != hidden and root not in hidden.parents:
@@ -76,14 +76,14 @@ def landlock_rules(
     :func:`lenet_course.grading.sandbox.landlock.confine`). The kit's package is left out of every
     tree, even one installed inside a Python prefix; only :data:`RUNTIME_FILES` are
     readable there, and its folders can be listed (Python's import lists them)."""
-    package = _package_dir()
+    package = package_dir()
     trees = [*SYSTEM_READ, *(SYSTEM_READ_GPU if gpu else ())]
     trees += [sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))]
     read: list[str] = []
     listed = [str(package), *sorted({str((package / f).parent) for f in RUNTIME_FILES})]
     for tree in dict.fromkeys(str(Path(t).resolve()) for t in trees):
         if os.path.exists(tree):
-            more, folders = _readable_except(Path(tree), package)
+            more, folders = readable_except(Path(tree), package)
             read += more
             listed += folders
     read.append(str(submission))
@@ -98,14 +98,14 @@ def landlock_rules(
     }
 
 
-def _closed_folder() -> Path | None:
+def closed_folder() -> Path | None:
     """The first folder on the way to the interpreter, the prefix or the kit that other users
     cannot enter (a venv in root's home, or in a ``mktemp -d`` folder)."""
     targets = (
         Path(sys.executable).absolute(),
         Path(os.path.realpath(sys.executable)),
         Path(sys.prefix),
-        _package_dir(),
+        package_dir(),
     )
     for target in targets:
         for folder in [*reversed(target.parents), target]:
