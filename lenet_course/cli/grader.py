@@ -68,6 +68,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
 
     from lenet_course.grading.classroom.gradebook import grade_all
     from lenet_course.grading.classroom.roster import students
+    from lenet_course.grading.classroom.status import WAITING, Kind
 
     console = views.console()
     folder, out = Path(args.folder), Path(args.out)
@@ -98,8 +99,8 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
             on_done=done,
             screen=screen,
         )
-    errors = [o for o in outcomes if o.status.startswith(("error", "incomplete"))]
-    waiting = [o for o in outcomes if o.status.startswith(("submitted", "pending"))]
+    errors = [o for o in outcomes if o.status.kind in (Kind.ERROR, Kind.INCOMPLETE)]
+    waiting = [o for o in outcomes if o.status.kind in WAITING]
     console.print(
         f"Gradebook: {out / 'gradebook.csv'}; class report: {out / 'report.html'} "
         f"({total} students, {len(errors)} errors)"
@@ -111,7 +112,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
             f"{len(waiting)} students still have jobs queued or running; run the same "
             "command again later to collect them."
         )
-    if any(o.status.startswith("incomplete") for o in outcomes):
+    if any(o.status.kind is Kind.INCOMPLETE for o in outcomes):
         console.print(
             "[red bold]Some grades are incomplete: the grader failed in their tests[/] (see "
             "each student's report.json for the tracebacks); fix it and run again to regrade them."

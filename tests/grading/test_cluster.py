@@ -23,6 +23,7 @@ from lenet_course.grading.classroom.cluster import (
     poll_delays,
 )
 from lenet_course.grading.classroom.gradebook import grade_all
+from lenet_course.grading.classroom.status import Kind, Status
 from lenet_course.kit import kit_root
 from tests.grading.conftest import FAST_MAX, SMALL, make_submission
 
@@ -143,7 +144,8 @@ def test_class_report_draws_the_scores_and_pass_rates_and_lists_who_needs_a_look
         "cy": report({"a": 0, "b": 0}),
         "dan": None,
     }
-    statuses = {"ada": "graded", "bob": "graded", "cy": "skipped", "dan": "error: no MNIST"}
+    graded, skipped = Status(Kind.GRADED), Status(Kind.SKIPPED)
+    statuses = {"ada": graded, "bob": graded, "cy": skipped, "dan": Status(Kind.ERROR, "no MNIST")}
     page = write_class_report(tmp_path, statuses, rows, None, "not screened").read_text()
     assert "dan</b>: grader error: no MNIST" in page
     assert "bob</b>: 1 test(s) hit a time limit" in page

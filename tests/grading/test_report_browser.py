@@ -19,6 +19,7 @@ import pytest
 from lenet_course.grading.classroom.classreport import write_class_report
 from lenet_course.grading.classroom.gradebook import REPORT, write_gradebook
 from lenet_course.grading.classroom.similarity import read_csv, screen_and_write
+from lenet_course.grading.classroom.status import Kind, Status
 from lenet_course.grading.judge.catalog import catalog
 from lenet_course.kit import kit_root
 from tests.grading.classmates import expected_flags, large_class
@@ -113,7 +114,8 @@ def synthetic_grades(out: Path, students: list[str], seed: int = 1) -> tuple[dic
     statuses, rows = {}, {}
     for i, student in enumerate(students):
         if i == len(students) - 1:
-            statuses[student], rows[student] = "error: the submission folder is unreadable", None
+            unreadable = Status(Kind.ERROR, "the submission folder is unreadable")
+            statuses[student], rows[student] = unreadable, None
             continue
         results = []
         for t in tests:
@@ -137,7 +139,7 @@ def synthetic_grades(out: Path, students: list[str], seed: int = 1) -> tuple[dic
         (out / student).mkdir(parents=True, exist_ok=True)
         (out / student / REPORT).write_text(json.dumps(report))
         (out / student / "results.json").write_text(json.dumps({"score": 0, "tests": []}))
-        statuses[student], rows[student] = "graded", report
+        statuses[student], rows[student] = Status(Kind.GRADED), report
     return statuses, rows
 
 

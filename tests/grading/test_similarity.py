@@ -22,6 +22,7 @@ from lenet_course.grading.classroom.similarity import (
     screen_class,
     write_screen,
 )
+from lenet_course.grading.classroom.status import Kind, Status
 from lenet_course.kit import EXERCISES
 from lenet_course.plots import pass_rate_figure
 from tests.grading.classmates import HONEST, build_class, expected_flags
@@ -108,7 +109,9 @@ def test_a_student_release_has_no_reference_and_says_so(monkeypatch, tmp_path):
     screen = screen_class(tmp_path / "class")
     assert screen.reference is None and not screen.reference_matches
     assert "does not apply" in screen.reference_note
-    page = write_class_report(tmp_path, {"sol": "graded"}, {"sol": None}, screen).read_text()
+    page = write_class_report(
+        tmp_path, {"sol": Status(Kind.GRADED)}, {"sol": None}, screen
+    ).read_text()
     assert "does not apply" in page
 
 
@@ -163,8 +166,9 @@ def a_class_of_reports() -> tuple[dict, dict]:
         ),  # fmt: skip
         "eve": None,
     }
-    statuses = {"ada": "graded", "bob": "graded", "cy": "skipped", "dan": "graded",
-                "eve": "error: no MNIST"}  # fmt: skip
+    graded = Status(Kind.GRADED)
+    statuses = {"ada": graded, "bob": graded, "cy": Status(Kind.SKIPPED), "dan": graded,
+                "eve": Status(Kind.ERROR, "no MNIST")}  # fmt: skip
     return statuses, rows
 
 
@@ -214,7 +218,7 @@ def test_grade_all_on_a_class_without_copies_writes_an_empty_screen(monkeypatch,
         dest = tmp_path / "out" / task.submission.rsplit("/", 1)[-1]
         dest.mkdir(parents=True)
         (dest / gradebook.REPORT).write_text(json.dumps(a_report({"shapes": (5, "passed", "")})))
-        return gradebook.Outcome(dest.name, "graded")
+        return gradebook.Outcome(dest.name, Status(Kind.GRADED))
 
     monkeypatch.setattr(gradebook, "grade_one", fake_grade)
     gradebook.grade_all(folder, tmp_path / "out", full=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from lenet_course.files import atomic_write
+from lenet_course.grading.classroom.status import WAITING, Kind, Status
 from lenet_course.kit import EXERCISES
 
 TIME_LIMIT = "time limit"  # in the message of a test the grader stopped (runner.py)
@@ -55,7 +56,7 @@ def _title(t: dict) -> str:
     return t.get("title") or t["nodeid"].split("::")[-1]
 
 
-def class_summary(statuses: dict[str, str], rows: dict[str, dict | None]) -> dict:
+def class_summary(statuses: dict[str, Status], rows: dict[str, dict | None]) -> dict:
     """Everything the page shows, from ``rows`` (student -> the grader's report, None
     where there is none to trust) and each student's status in this run."""
     graded = {s: r for s, r in rows.items() if r is not None}
@@ -89,8 +90,8 @@ def class_summary(statuses: dict[str, str], rows: dict[str, dict | None]) -> dic
             exercise_scores.setdefault(exercise, []).append(points)
             exercise_max[exercise] = max(exercise_max.get(exercise, 0), maxima[exercise])
     for student, status in sorted(statuses.items()):
-        if status.startswith("error"):  # the page says "grader error: " itself
-            grader_errors.insert(0, (student, status.removeprefix("error:").strip()))
+        if status.kind is Kind.ERROR:  # the page says "grader error: " itself
+            grader_errors.insert(0, (student, status.detail))
     order = {e: i for i, e in enumerate(EXERCISES)}
     return {
         "totals": totals,
@@ -100,17 +101,17 @@ def class_summary(statuses: dict[str, str], rows: dict[str, dict | None]) -> dic
         "exercise_max": exercise_max,
         "grader_errors": grader_errors,
         "time_limits": time_limits,
-        "waiting": {s: st for s, st in statuses.items() if st.startswith(("pending", "submitted"))},
+        "waiting": {s: st for s, st in statuses.items() if st.kind in WAITING},
     }
 
 
 def student_rows(
-    out: Path, statuses: dict[str, str], rows: dict[str, dict | None]
+    out: Path, statuses: dict[str, Status], rows: dict[str, dict | None]
 ) -> list[StudentRow]:
     table = []
     for student, report in sorted(rows.items()):
         status = statuses[student]
-        if status == "skipped":
+        if status.kind is Kind.SKIPPED:
             status = "graded (earlier run)"
         feedback = f"{quote(student)}/results.json"
         link = feedback if (Path(out) / student / "results.json").is_file() else None
@@ -126,7 +127,7 @@ def student_rows(
 
 def write_class_report(
     out: Path,
-    statuses: dict[str, str],
+    statuses: dict[str, Status],
     rows: dict[str, dict | None],
     screen=None,
     screen_note: str = "",

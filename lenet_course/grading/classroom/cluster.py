@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lenet_course.errors import UserError
+from lenet_course.grading.classroom.status import Kind, Status
 
 POLL_FIRST_SECONDS = 1.0  # the first wait for a job; each wait after it is 1.5 times longer
 POLL_MAX_SECONDS = {"local": 1.0, "slurm": 15.0}  # up to this: one sacct call for the class
@@ -233,7 +234,7 @@ def job_running(executor, job_id: str) -> bool:
     return not job.done() and not _vanished(job, queued([job_id]))
 
 
-def ended_job_status(executor, job_id: str) -> str:
+def ended_job_status(executor, job_id: str) -> Status:
     """The status of a job an earlier run submitted that has ended with no report: why it
     died (:func:`failure_reason`) and its log, or the status the job itself returned."""
     submitit = submitit_module()
@@ -298,7 +299,7 @@ def _collect(job, config: ClusterConfig, on_result: Callable, on_status: Callabl
             state = accounted_state(job.job_id) or "VANISHED"
         if state.split()[:1] and state.split()[0].upper() in KILLED:  # no result will come
             why = failure_reason(None, state, config)
-            on_status(task, f"error: job {job.job_id} {why}; log: {log}")
+            on_status(task, Status(Kind.ERROR, f"job {job.job_id} {why}; log: {log}"))
             return
     try:
         on_result(job.result())
@@ -306,7 +307,7 @@ def _collect(job, config: ClusterConfig, on_result: Callable, on_status: Callabl
         if config.kind == "slurm":
             state = job.state
         why = failure_reason(exc, state, config)
-        on_status(task, f"error: job {job.job_id} {why}; log: {log}")
+        on_status(task, Status(Kind.ERROR, f"job {job.job_id} {why}; log: {log}"))
 
 
 def run_jobs(
@@ -336,7 +337,7 @@ def run_jobs(
         running = dict(zip(jobs, tasks, strict=True))
         if not wait:
             for job, task in running.items():
-                on_status(task, f"submitted (job {job.job_id})")
+                on_status(task, Status(Kind.SUBMITTED, f"job {job.job_id}"))
             return {task.submission: job.job_id for job, task in running.items()}
     else:  # the local executor starts every job at once: keep at most max_running alive
         queue, running = list(tasks), {}

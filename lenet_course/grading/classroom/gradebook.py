@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from lenet_course.errors import UserError
 from lenet_course.grading.classroom.classreport import write_class_report
 from lenet_course.grading.classroom.roster import students
+from lenet_course.grading.classroom.status import NO_REPORT, WAITING, Kind, Status
 from lenet_course.grading.judge.reports import atomic_write, write_gradescope
 from lenet_course.grading.judge.runner import GraderError, Limits, fingerprint, grade
 from lenet_course.kit import EXERCISES
@@ -35,9 +36,7 @@ PENDING = "pending.json"  # cluster jobs submitted and not yet collected: studen
 @dataclass
 class Outcome:
     student: str
-    status: (
-        str  # graded | incomplete: ... | skipped | pending (job N) | submitted (job N) | error: ...
-    )
+    status: Status
 
 
 @dataclass(frozen=True)
@@ -59,12 +58,13 @@ def grade_one(task: Task) -> Outcome:
     try:
         report = grade(sub, task.limits, full=task.full, data_root=task.data_root)
     except (GraderError, UserError, OSError) as exc:
-        return Outcome(sub.name, f"error: {exc}".splitlines()[0])
+        return Outcome(sub.name, Status(Kind.ERROR, f"{exc}".splitlines()[0]))
     write_gradescope(report, dest / "results.json")
     atomic_write(dest / REPORT, json.dumps(report.to_dict(), indent=1))
     if report.grader_errors:  # the grader's failure: graded again on the next run
-        return Outcome(sub.name, f"incomplete: grader error in {len(report.grader_errors)} tests")
-    return Outcome(sub.name, "graded")
+        detail = f"grader error in {len(report.grader_errors)} tests"
+        return Outcome(sub.name, Status(Kind.INCOMPLETE, detail))
+    return Outcome(sub.name, Status(Kind.GRADED))
 
 
 def read_report(path: Path) -> dict | None:
@@ -151,20 +151,21 @@ def grade_all(
         previous = read_report(out / sub.name / REPORT)
         complete = previous and all(t.get("status") != "error" for t in previous["tests"])
         if complete and not force and previous["fingerprint"] == fp:
-            finish(Outcome(sub.name, "skipped"))
+            finish(Outcome(sub.name, Status(Kind.SKIPPED)))
             continue
         job = pending.get(sub.name)
         if job and job.get("fingerprint") == fp and executor is not None and not force:
             from lenet_course.grading.classroom.cluster import ended_job_status, job_running
 
             if job_running(executor, job["job"]):
-                finish(Outcome(sub.name, f"pending (job {job['job']})"))
+                finish(Outcome(sub.name, Status(Kind.PENDING, f"job {job['job']}")))
                 continue
             if not (previous and previous["fingerprint"] == fp):  # the job left no report:
                 # say why, once (pending.json forgets it); the next run submits it again
                 status = ended_job_status(executor, job["job"])
-                if status.startswith("error"):
-                    finish(Outcome(sub.name, f"{status} (run again to resubmit)"))
+                if status.kind is Kind.ERROR:
+                    again = Status(Kind.ERROR, f"{status.detail} (run again to resubmit)")
+                    finish(Outcome(sub.name, again))
                     continue
         root = None if data_root is None else str(data_root)
         tasks.append(Task(str(sub), str(out), limits, full, root))
@@ -188,7 +189,7 @@ def grade_all(
         for sub, job_id in submitted.items():
             pending[Path(sub).name] = {"job": job_id, "fingerprint": prints[sub]}
     for o in outcomes:
-        if o.status in ("graded", "skipped") or o.status.startswith(("error", "incomplete")):
+        if o.status.kind not in WAITING:
             pending.pop(o.student, None)
     atomic_write(out / PENDING, json.dumps(pending, indent=1))
     statuses = {o.student: o.status for o in outcomes}
@@ -208,16 +209,16 @@ def grade_all(
     return sorted(outcomes, key=lambda o: o.student)
 
 
-def class_rows(out: Path, statuses: dict[str, str]) -> dict[str, dict | None]:
+def class_rows(out: Path, statuses: dict[str, Status]) -> dict[str, dict | None]:
     """Each student's report as the grader wrote it, or None where there is none to trust."""
     rows = {}
     for student, status in statuses.items():
         report = read_report(out / student / REPORT)
-        rows[student] = None if status.startswith(("error", "pending", "submitted")) else report
+        rows[student] = None if status.kind in NO_REPORT else report
     return rows
 
 
-def write_gradebook(out: Path, statuses: dict[str, str], rows: dict[str, dict | None]) -> Path:
+def write_gradebook(out: Path, statuses: dict[str, Status], rows: dict[str, dict | None]) -> Path:
     """``gradebook.csv`` (student, points per exercise, total, status) and
     ``gradebook-canvas.csv`` (Canvas's grade-import layout), both from ``rows``
     (:func:`class_rows`: the grader's report.json files)."""
@@ -233,7 +234,7 @@ def write_gradebook(out: Path, statuses: dict[str, str], rows: dict[str, dict | 
             per = {
                 e: sum(t["score"] for t in report["tests"] if t["exercise"] == e) for e in EXERCISES
             }
-            if status == "skipped":
+            if status.kind is Kind.SKIPPED:
                 status = "graded (earlier run)"
             writer.writerow([student, *per.values(), sum(per.values()), status])
             lms.writerow(["", "", "", student, "", sum(per.values())])
