@@ -1,6 +1,7 @@
 """Who is to blame when a test cannot be scored: the one home of the three exceptions that
-both the jail's handle and the judge raise (the worker sends the same verdict as data, its
-reply's ``fault`` field, and never imports these).
+the jail's handle and the judge raise. The worker raises :class:`StudentFailure` too, inside
+the jail, where a probe finds the submission at fault (this module imports nothing, so a
+jailed worker may read it); the verdict crosses as data, the reply's ``fault`` field.
 
 Raise :class:`StudentFailure` when the submission's own code failed (it raised, hung, died,
 ran out of memory or sent back garbage): the test scores zero and the message is for the

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from lenet_course import data
+from lenet_course.grading.blame import StudentFailure
 from lenet_course.grading.judge.spec import (
     INIT_LOSS_GROWTH_MIN,
     accuracy,
@@ -27,7 +28,6 @@ from lenet_course.grading.judge.spec import (
 )
 from lenet_course.grading.sandbox.probes import (
     ModeProbe,
-    StudentError,
     make_loader,
     mode_data,
     named_grads,
@@ -62,7 +62,7 @@ def judged(weights: dict, n: int, seed: int) -> tuple[float, float]:
     """The judge's own mean NLL and accuracy (percent) of ``weights`` on synthetic digits."""
     try:
         net = lenet(weights=weights)
-    except (KeyError, ValueError, StudentError) as exc:
+    except (KeyError, ValueError, StudentFailure) as exc:
         pytest.fail(f"the trained net's layers were changed by train() ({exc}).", pytrace=False)
     x, y = data.synthetic_digits(n, seed=seed)
     with torch.no_grad():
@@ -232,7 +232,7 @@ def step_at(weights: dict, batch) -> tuple[float, dict]:
     """The judge's own mean NLL of a batch at ``weights``, and its gradient."""
     try:
         net = lenet(weights=weights).train()
-    except (KeyError, ValueError, StudentError) as exc:
+    except (KeyError, ValueError, StudentFailure) as exc:
         pytest.fail(f"the net's layers were changed by train() ({exc}).", pytrace=False)
     nll = F.nll_loss(net(batch[0]), batch[1])
     nll.backward()
@@ -637,7 +637,7 @@ def mnist_run(ex3_mnist, grading_seed, mnist_root) -> dict:
         return {"fault": fault, "error": str(exc)}
     try:
         net = lenet(weights=obs["weights"])
-    except (KeyError, ValueError, StudentError) as exc:
+    except (KeyError, ValueError, StudentFailure) as exc:
         return {
             "fault": fault,
             "error": f"the trained net's weights do not fit the lecture's LeNet ({exc}).",

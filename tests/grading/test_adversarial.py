@@ -162,7 +162,7 @@ def test_borrowing_the_reference_or_the_solutions_earns_nothing(submission, unto
     )
     ex3 = BORROWED_EX3.format(solution=str(kit_root() / "solutions" / "ex3_train.py"))
     report = fast_grade(submission(replace={"ex1_lenet": ex1, "ex3_train": ex3}))
-    if jail_level == "uid":  # the kit's files are world-readable: the report must say so
+    if jail_level == "reduced":  # the kit's files are world-readable: the report must say so
         assert "the filesystem was not hidden" in " ".join(report.notes), report.notes
         return
     assert points(report, "ex1_lenet") == 0 and points(report, "ex3_train") == 0

@@ -45,7 +45,7 @@ def test_a_failure_is_the_students_exactly_when_their_files_are_on_its_traceback
     mine = _raise_in(tmp_path, "import torch\ntorch.zeros(2) @ torch.zeros(3)\n")
     assert probes.fault(mine, folder) == "student"
     assert probes.fault(_raise_in(tmp_path, "def f(:\n"), folder) == "student"
-    assert probes.fault(probes.StudentError("train() returned None"), folder) == "student"
+    assert probes.fault(blame.StudentFailure("train() returned None"), folder) == "student"
     try:
         import getpass  # noqa: F401 - the H200's failure: a library asking for a missing uid
 

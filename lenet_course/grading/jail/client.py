@@ -44,7 +44,7 @@ def check_worker_starts(chosen: str) -> None:
     Where the worker's uid cannot run this Python or import the kit's runtime, every test
     would fail as if the student's code had died; this raises :class:`GraderError` instead,
     naming the folder and the fix."""
-    if chosen not in ("uid", "landlock") or not levels.is_root():
+    if chosen not in ("reduced", "landlock") or not levels.is_root():
         return  # without root the worker runs as this uid, which can run this Python
 
     workdir = Path(tempfile.mkdtemp(prefix="lenet-preflight-"))
@@ -255,11 +255,11 @@ class Worker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(self.workdir) / f"scratch-{self.exercise}-{secrets.token_hex(4)}"
         scratch.mkdir(mode=0o700)
-        dropped = root and self.level in ("uid", "landlock")  # to a uid of its own
+        dropped = root and self.level in ("reduced", "landlock")  # to a uid of its own
         user = worker_name(self.uid) if dropped else _own_name()
         env = _environment(str(scratch), self.limits.threads, user)
         config = self._config(str(self.submission))
-        if self.level in ("uid", "landlock"):
+        if self.level in ("reduced", "landlock"):
             if dropped:
                 os.chmod(self.workdir, 0o711)
                 os.chown(scratch, int(uid), int(uid))
@@ -365,7 +365,7 @@ class Worker:
         except (ProcessLookupError, PermissionError):
             pass
         proc.wait()
-        if self.level in ("uid", "landlock"):  # no PID namespace: hunt down what it started
+        if self.level in ("reduced", "landlock"):  # no PID namespace: hunt down what it started
             if levels.is_root():
                 _kill_uid(self.uid)  # a uid of its own
         for stream in (proc.stdin, proc.stdout):

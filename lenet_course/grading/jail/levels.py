@@ -20,7 +20,7 @@ UID_BASE = 200_000
 ENV_VAR = "LENET_JAIL"
 """Forces an isolation level: ``bwrap``, ``landlock``, ``reduced`` (root only) or ``none``."""
 
-FORCED = {"bwrap": "bwrap", "landlock": "landlock", "reduced": "uid", "none": "none"}
+FORCED = {"bwrap": "bwrap", "landlock": "landlock", "reduced": "reduced", "none": "none"}
 
 LEVEL_NOTES = {
     "bwrap": "isolation: bwrap (student code ran as its own uid in new PID and network "
@@ -29,7 +29,7 @@ LEVEL_NOTES = {
     "rlimits, confined by Landlock to the system, Python, the kit's runtime and its own "
     "files, writing only its scratch folder, with no network sockets; bubblewrap was not "
     "usable here)",
-    "uid": "isolation: reduced (student code ran as its own uid in a new session with "
+    "reduced": "isolation: reduced (student code ran as its own uid in a new session with "
     "rlimits; neither bubblewrap nor Landlock was usable here, so the filesystem was not "
     "hidden and the network was not cut)",
     "none": "isolation: none (your code ran as a plain child process of the grader, with "
@@ -95,7 +95,7 @@ def _forced(name: str) -> str:
         )
     wanted = FORCED[name]
     root = is_root()
-    if wanted == "uid" and not root:
+    if wanted == "reduced" and not root:
         raise UserError(
             f"{ENV_VAR}=reduced gives student code a uid of its own, which needs a grader "
             f"running as root. Fix: set {ENV_VAR}=landlock or bwrap (both work without root), "
@@ -143,6 +143,6 @@ def level() -> str:
         return "landlock"
     if root:
         log.warning("this kernel offers no Landlock: student code runs at the reduced level")
-        return "uid"
+        return "reduced"
     log.warning("no bubblewrap and no Landlock here: student code runs as a plain child process")
     return "none"

@@ -18,6 +18,7 @@ RUNTIME_FILES = (
     "runtime.py",
     "data.py",
     "grading/__init__.py",
+    "grading/blame.py",
     "grading/sandbox/__init__.py",
     "grading/sandbox/protocol.py",
     "grading/sandbox/probes.py",

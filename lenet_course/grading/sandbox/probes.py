@@ -26,14 +26,11 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.overrides import TorchFunctionMode
 
 from lenet_course import data
+from lenet_course.grading.blame import StudentFailure
 from lenet_course.grading.sandbox import protocol
 from lenet_course.runtime import EpochRecord
 
 NAMED_LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
-
-
-class StudentError(Exception):
-    """A failure caused by the submission, with a message written for the student."""
 
 
 # --- nets from a spec --------------------------------------------------------------------
@@ -93,13 +90,13 @@ def load_named(net: nn.Module, weights: dict) -> None:
         for name, params in weights.items():
             layer = getattr(net, name, None)
             if layer is None:
-                raise StudentError(f"LeNet has no layer self.{name} (the names are fixed).")
+                raise StudentFailure(f"LeNet has no layer self.{name} (the names are fixed).")
             for pname, value in params.items():
                 target = getattr(layer, pname, None)
                 if not isinstance(target, torch.Tensor):
-                    raise StudentError(f"self.{name} has no {pname}; it needs one.")
+                    raise StudentFailure(f"self.{name} has no {pname}; it needs one.")
                 if tuple(target.shape) != tuple(value.shape):
-                    raise StudentError(
+                    raise StudentFailure(
                         f"self.{name}.{pname} has shape {tuple(target.shape)}, expected "
                         f"{tuple(value.shape)}. Check the channels, features and kernel size."
                     )
@@ -118,10 +115,10 @@ def named_weights(net: nn.Module) -> dict:
 
 
 def tensor(value, what: str) -> torch.Tensor:
-    """``value`` as a plain CPU tensor, or a StudentError naming ``what``."""
+    """``value`` as a plain CPU tensor, or a StudentFailure naming ``what``."""
     if isinstance(value, torch.Tensor):
         return torch.Tensor.as_subclass(value, torch.Tensor).detach().cpu()
-    raise StudentError(f"{what} should be a torch.Tensor; it is a {type(value).__name__}.")
+    raise StudentFailure(f"{what} should be a torch.Tensor; it is a {type(value).__name__}.")
 
 
 # --- the submission ----------------------------------------------------------------------
@@ -134,16 +131,16 @@ class Submission:
         self.folder = folder
         self.standin = standin
         self.data = data  # the MNIST root this worker may read (None: no MNIST here)
-        self._modules: dict[str, types.ModuleType | StudentError] = {}
+        self._modules: dict[str, types.ModuleType | StudentFailure] = {}
 
     def module(self, name: str) -> types.ModuleType:
         if name not in self._modules:
             try:
                 self._modules[name] = self._import(name)
-            except StudentError as exc:
+            except StudentFailure as exc:
                 self._modules[name] = exc
         got = self._modules[name]
-        if isinstance(got, StudentError):
+        if isinstance(got, StudentFailure):
             raise got
         return got
 
@@ -159,17 +156,17 @@ class Submission:
                 sys.modules[ex1.__name__] = ex1
                 pkg.ex1_lenet = ex1
         if not (Path(self.folder) / f"{name}.py").is_file():
-            raise StudentError(f"{name}.py is missing from the submission.")
+            raise StudentFailure(f"{name}.py is missing from the submission.")
         try:
             return importlib.import_module(f"{pkg_name}.{name}")
         except BaseException as exc:  # noqa: BLE001 - any failure at import is the student's
-            raise StudentError("importing " + describe(exc, self.folder)) from None
+            raise StudentFailure("importing " + describe(exc, self.folder)) from None
 
     def attribute(self, module: str, name: str):
         mod = self.module(module)
         if not hasattr(mod, name):
             found = sorted(n for n in vars(mod) if not n.startswith("_"))
-            raise StudentError(
+            raise StudentFailure(
                 f"{module}.py must define {name!r} (the name is fixed: the grader looks it "
                 f"up). Found: {', '.join(found) or 'nothing'}."
             )
@@ -209,11 +206,11 @@ def describe(exc: BaseException, folder: str) -> str:
             text = f"{text.splitlines()[0][:300]}. {hint}"
             break
     else:
-        if not isinstance(exc, NotImplementedError | StudentError | SyntaxError):
+        if not isinstance(exc, NotImplementedError | StudentFailure | SyntaxError):
             text += " (raised by your code: fix it at the line named here)"
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{Path(exc.filename).name} line {exc.lineno}: SyntaxError: {exc.msg}"
-    if isinstance(exc, StudentError):
+    if isinstance(exc, StudentFailure):
         return str(exc)
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename.startswith(folder):
@@ -223,8 +220,8 @@ def describe(exc: BaseException, folder: str) -> str:
 
 def fault(exc: BaseException, folder: str) -> str:
     """Whose failure ``exc`` is: ``student`` where the submission's files are on its
-    traceback (or it is a StudentError or a SyntaxError in them), else ``grader``."""
-    if isinstance(exc, StudentError | MemoryError):
+    traceback (or it is a StudentFailure or a SyntaxError in them), else ``grader``."""
+    if isinstance(exc, StudentFailure | MemoryError):
         return "student"
     if isinstance(exc, SyntaxError) and str(exc.filename or "").startswith(folder):
         return "student"
@@ -471,7 +468,7 @@ def ex2_forward(sub: Submission, seed: int, x, weights, mode: str = "eval") -> d
 
 def _records(records) -> list:
     if not isinstance(records, list):
-        raise StudentError(
+        raise StudentFailure(
             f"train() returned a {type(records).__name__}; return a list with one EpochRecord "
             "per epoch."
         )
@@ -619,7 +616,7 @@ def ex3_evaluate(sub: Submission, loader: dict, sensitive: bool) -> dict:
 
 def _snapshot_dict(snap, what: str) -> dict:
     if not isinstance(snap, dict):
-        raise StudentError(f"{what} returned a {type(snap).__name__}; return a dict.")
+        raise StudentFailure(f"{what} returned a {type(snap).__name__}; return a dict.")
     return {str(k): tensor(v, f"{what}[{k!r}]") for k, v in snap.items()}
 
 
