@@ -19,7 +19,6 @@ depend on the cases a seed draws.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import tempfile
@@ -30,7 +29,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lenet_course.errors import UserError
-from lenet_course.grading.judge.runner import Limits, grade_under_seeds
+from lenet_course.grading.jail.limits import Limits
+from lenet_course.grading.judge.runner import grade_under_seeds
 from lenet_course.kit import EXERCISES, kit_root
 
 
@@ -135,8 +135,7 @@ def run(
     limits = limits or Limits(test_seconds=60)
     # ``jobs`` cases at once share the cores: more threads than cores makes PyTorch's
     # OpenMP workers wait on each other, and costs more than it gives
-    threads = limits.threads or max(1, (os.cpu_count() or 1) // jobs)
-    per_case = replace(limits, jobs=1, threads=threads)
+    per_case = replace(limits.per_worker(jobs), jobs=1)
 
     def one(case: Case) -> Outcome:
         mine = (

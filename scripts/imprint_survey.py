@@ -50,9 +50,10 @@ def assemble(root: Path, variant: Path, into: Path) -> Path:
 
 
 def grade_one(root: Path, name: str, folder: Path, seed: int, data: Path, threads: int) -> dict:
+    from lenet_course.grading.jail.limits import Limits
     from lenet_course.grading.judge import runner
 
-    limits = runner.Limits(jobs=1, threads=threads)
+    limits = Limits(jobs=1, threads=threads)
     with tempfile.TemporaryDirectory(prefix="imprint-") as tmp:
         sub = assemble(root, folder, Path(tmp) / "sub")
         start = time.monotonic()
@@ -89,9 +90,9 @@ def cheats(data: Path, inits: int, blends: int) -> dict:
         imprint,
         lenet,
         mean_nll,
-        named_weights,
         without_init,
     )
+    from lenet_course.grading.sandbox.probes import named_weights
 
     net = lenet(0)
     adam = torch.optim.Adam(net.parameters(), lr=1e-3)

@@ -12,7 +12,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from lenet_course.grading.judge.runner import Limits, grade_under_seeds
+from lenet_course.grading.jail.limits import Limits
+from lenet_course.grading.judge.runner import grade_under_seeds
 from lenet_course.kit import EXERCISES, kit_root
 
 

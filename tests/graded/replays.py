@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lenet_course.grading.judge.spec import lenet, named_weights
-from lenet_course.grading.sandbox.probes import make_loader
+from lenet_course.grading.judge.spec import lenet
+from lenet_course.grading.sandbox.probes import make_loader, named_weights
 
 
 def replay(seed: int, train: dict, epochs: int, lr: float) -> tuple[list[float], dict]:

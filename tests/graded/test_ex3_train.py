@@ -23,7 +23,6 @@ from lenet_course.grading.judge.spec import (
     imprint_fault,
     lenet,
     mean_nll,
-    named_weights,
     without_init,
 )
 from lenet_course.grading.sandbox.probes import (
@@ -31,6 +30,7 @@ from lenet_course.grading.sandbox.probes import (
     make_loader,
     mode_data,
     named_grads,
+    named_weights,
 )
 from tests.graded.conftest import draw_seed, realistic_weights, reference
 from tests.graded.replays import replay

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lenet_course.grading.judge.runner import Limits, grade
+from lenet_course.grading.jail.limits import Limits
+from lenet_course.grading.judge.runner import grade
 from lenet_course.kit import EXERCISES, kit_root
 
 # The fast tier (no 10-epoch training) is worth 92 points: ex1 25, ex2 20, ex3 27, ex4 20.

@@ -18,6 +18,7 @@ import torch
 from lenet_course import data
 from lenet_course.grading.classroom.gradebook import grade_all, read_report
 from lenet_course.grading.jail import levels
+from lenet_course.grading.jail.limits import Limits
 from lenet_course.grading.judge import runner
 from lenet_course.grading.judge.catalog import catalog
 from lenet_course.grading.judge.spec import IMPRINT_MIN
@@ -355,7 +356,7 @@ def test_exits_kills_hangs_and_memory_hogs_cost_only_their_own_tests(submission,
         text = edits.get(file, SOLUTIONS[file])
         assert anchor in text, name
         edits[file] = text.replace(anchor, attack + anchor)
-    limits = runner.Limits(test_seconds=8, submission_seconds=600, memory_mb=4096)
+    limits = Limits(test_seconds=8, submission_seconds=600, memory_mb=4096)
     start = time.monotonic()
     report = fast_grade(submission(replace=edits, drop=("ex1_lenet", "ex3_train")), limits)
     lost = failed(report)

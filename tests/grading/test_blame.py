@@ -58,7 +58,7 @@ def test_a_failure_is_the_students_exactly_when_their_files_are_on_its_traceback
 def test_a_worker_failure_outside_the_submission_raises_a_grader_fault(tmp_path):
     """A worker started without MNIST, asked to train on it: the kit's mistake, with the
     trace for the instructor; before, it reached the student as a failure of their code."""
-    worker = client.Worker("ex3_train", kit_root() / "solutions", limits=limits.WorkerLimits(),
+    worker = client.Worker("ex3_train", kit_root() / "solutions", limits=limits.Limits(),
                          workdir=tmp_path / "w")  # fmt: skip
     mnist = {"kind": "mnist", "permutation": list(range(10)), "batch_size": 1000, "train": False}
     try:

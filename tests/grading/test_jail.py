@@ -302,7 +302,7 @@ def _host_files(mnist_root: Path) -> dict[Path, int]:
 
 def _run_spy(folder: Path, mnist_root: Path, workdir: Path):
     """The spy in a worker at the level in force: the worker, its ping and what it could do."""
-    worker = client.Worker("ex4_kernels", folder, limits=limits.WorkerLimits(),
+    worker = client.Worker("ex4_kernels", folder, limits=limits.Limits(),
                            data_root=mnist_root, workdir=workdir)  # fmt: skip
     try:
         ping = worker.call("ping", timeout=120)
@@ -387,7 +387,7 @@ def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(
     # the grader's work folder sits in /tmp (1777), where the worker's uid can reach its own
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
     worker = client.Worker("ex4_kernels", spy(tmp_path, port, mnist_root),
-                         limits=limits.WorkerLimits(), workdir=workdir)  # fmt: skip
+                         limits=limits.Limits(), workdir=workdir)  # fmt: skip
     try:
         ping = worker.call("ping", timeout=120)
         outcome = spied(worker.call("ex4.change", timeout=60, before={}, after={}))
@@ -406,7 +406,7 @@ def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(
 def test_without_root_the_worker_is_a_plain_child_process(tmp_path, monkeypatch, mnist_root):
     """A student's own `check` on a laptop: same protocol, no jail."""
     monkeypatch.setattr(levels, "level", lambda: "none")
-    worker = client.Worker("ex3_train", kit_root() / "solutions", limits=limits.WorkerLimits(),
+    worker = client.Worker("ex3_train", kit_root() / "solutions", limits=limits.Limits(),
                          data_root=mnist_root, workdir=tmp_path)  # fmt: skip
     mnist = {"kind": "mnist", "permutation": list(range(10)), "batch_size": 1000}
     try:
@@ -490,7 +490,7 @@ def test_libraries_that_ask_who_the_user_is_work_at_every_level(tmp_path, monkey
     (folder / "ex4_kernels.py").write_text(ASKER.replace("CAPABILITY", capability))
     os.chmod(tmp_path, 0o755)
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
-    worker = client.Worker("ex4_kernels", folder, limits=limits.WorkerLimits(), workdir=workdir)
+    worker = client.Worker("ex4_kernels", folder, limits=limits.Limits(), workdir=workdir)
     try:
         flags = worker.call("ex4.change", timeout=120, before={}, after={})["change"]["conv1"]
     finally:
@@ -521,7 +521,7 @@ def test_a_gpu_worker_gets_the_driver_nodes_and_still_starts(tmp_path, monkeypat
     monkeypatch.setattr(levels, "level", lambda: forced)
     worker_can_start_or_skip(forced)
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
-    worker = client.Worker("ex1_lenet", kit_root() / "solutions", limits=limits.WorkerLimits(),
+    worker = client.Worker("ex1_lenet", kit_root() / "solutions", limits=limits.Limits(),
                          workdir=workdir, gpu=True)  # fmt: skip
     try:
         assert worker.call("ping", timeout=120)["uid"] >= levels.UID_BASE
@@ -543,7 +543,7 @@ def test_a_worker_that_dies_before_its_ready_message_is_the_graders_failure(
     fake.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(fake))
     monkeypatch.setattr(levels, "level", lambda: "none")
-    worker = client.Worker("ex1_lenet", kit_root() / "solutions", limits=limits.WorkerLimits(),
+    worker = client.Worker("ex1_lenet", kit_root() / "solutions", limits=limits.Limits(),
                            workdir=tmp_path)  # fmt: skip
     try:
         with pytest.raises(blame.GraderFault) as caught:
@@ -682,7 +682,7 @@ def test_a_timeout_shows_the_line_running_and_the_last_lines_printed(tmp_path):
     (folder / "ex4_kernels.py").write_text(STUCK)
     os.chmod(tmp_path, 0o755)
     workdir = Path(tempfile.mkdtemp(prefix="lenet-test-"))
-    worker = client.Worker("ex4_kernels", folder, limits=limits.WorkerLimits(), workdir=workdir)
+    worker = client.Worker("ex4_kernels", folder, limits=limits.Limits(), workdir=workdir)
     try:
         worker.call("ping", timeout=120)
         with pytest.raises(blame.StudentFailure) as failed:

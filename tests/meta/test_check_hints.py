@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from lenet_course import mutation
-from lenet_course.grading.judge.runner import Limits, grade_under_seeds
+from lenet_course.grading.jail.limits import Limits
+from lenet_course.grading.judge.runner import grade_under_seeds
 from lenet_course.kit import kit_root
 
 pytestmark = pytest.mark.validation  # about 2 minutes on 2 cores: `nox -s validation`

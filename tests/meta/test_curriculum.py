@@ -11,7 +11,7 @@ import torch
 
 from lenet_course import data, kit, targets
 from lenet_course.engine import evaluate
-from lenet_course.grading.judge.runner import catalog
+from lenet_course.grading.judge.catalog import catalog
 
 
 def run_graded(target: str, tmp_path, *extra: str) -> dict[str, ET.Element]:

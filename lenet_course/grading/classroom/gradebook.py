@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lenet_course.errors import UserError
+from lenet_course.files import atomic_write
+from lenet_course.grading.blame import GraderError
 from lenet_course.grading.classroom.classreport import write_class_report
 from lenet_course.grading.classroom.roster import students
 from lenet_course.grading.classroom.status import NO_REPORT, WAITING, Kind, Status
-from lenet_course.grading.judge.reports import atomic_write, write_gradescope
-from lenet_course.grading.judge.runner import GraderError, Limits, fingerprint, grade
+from lenet_course.grading.jail.limits import Limits
+from lenet_course.grading.judge.reports import write_gradescope
+from lenet_course.grading.judge.runner import fingerprint, grade
 from lenet_course.kit import EXERCISES
 
 if TYPE_CHECKING:

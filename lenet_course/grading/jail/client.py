@@ -20,13 +20,14 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from lenet_course.grading.blame import GraderError, GraderFault, StudentFailure
 from lenet_course.grading.jail import levels
 from lenet_course.grading.jail.bwrap import DROP, bwrap_args, nvidia_devices
 from lenet_course.grading.jail.levels import ENV_VAR, UID_BASE
-from lenet_course.grading.jail.limits import WorkerLimits
+from lenet_course.grading.jail.limits import Limits
 from lenet_course.grading.jail.paths import closed_folder, landlock_rules, package_dir
 from lenet_course.grading.jail.reaper import descendants
 from lenet_course.grading.sandbox import protocol
@@ -50,7 +51,7 @@ def check_worker_starts(chosen: str) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="lenet-preflight-"))
     empty = workdir / "empty"
     empty.mkdir()
-    worker = Worker("ex1_lenet", empty, limits=WorkerLimits(), workdir=workdir)
+    worker = Worker("ex1_lenet", empty, limits=Limits(), workdir=workdir)
     worker.level = chosen
     try:
         worker.call("ping", timeout=120)
@@ -175,7 +176,7 @@ class Worker:
         exercise: str,
         submission: Path,
         *,
-        limits: WorkerLimits,
+        limits: Limits,
         data_root: Path | None = None,
         standin: dict | None = None,
         workdir: Path,
@@ -183,7 +184,7 @@ class Worker:
     ) -> None:
         self.exercise = exercise
         self.submission = Path(submission).resolve()
-        self.limits = limits
+        self.limits = limits if limits.threads else limits.per_worker()
         self.data_root = data_root
         self.standin = standin
         self.workdir = Path(workdir)
@@ -218,12 +219,7 @@ class Worker:
                 "threads": self.limits.threads,
                 "landlock": confine,
                 "shared_uid": self._reaps(),
-                "limits": {
-                    "memory_mb": self.limits.memory_mb,
-                    "cpu_seconds": self.limits.cpu_seconds,
-                    "file_mb": self.limits.file_mb,
-                    "processes": self.limits.processes,
-                },
+                "limits": {**asdict(self.limits), "cpu_seconds": self.limits.cpu_seconds},
             }
         )
 

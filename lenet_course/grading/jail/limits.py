@@ -1,12 +1,16 @@
-"""How much time and memory grading may take: one frozen dataclass, free of torch.
+"""How much time and memory grading may take: one frozen dataclass, free of torch, from the
+CLI's flags to the jailed worker's rlimits.
 
-The CLI builds its limit flags from these defaults without importing the grader;
-:mod:`lenet_course.grading.judge.runner` re-exports :class:`Limits`.
+The CLI builds its limit flags from these defaults without importing the grader; the runner
+fixes the threads (:meth:`Limits.per_worker`) and hands the whole of it to each judge as
+JSON (:meth:`Limits.to_json`), and the judge to each worker it starts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import asdict, dataclass, replace
 
 from lenet_course.errors import UserError
 
@@ -27,6 +31,13 @@ class Limits:
     """Exercises graded at once."""
     threads: int = 0
     """CPU threads per worker; 0 shares the cores among the jobs running at once."""
+    train_threads: int = 0
+    """CPU threads of the worker that trains for 10 epochs; 0: ``threads``, else every core
+    (the training outlasts the other exercises, whose cores it then gets)."""
+    file_mb: int = 256
+    """The largest file a worker may write."""
+    processes: int = 512
+    """Processes and threads a worker's uid may run."""
 
     def __post_init__(self) -> None:
         for name in ("test_seconds", "train_seconds", "submission_seconds"):
@@ -35,13 +46,29 @@ class Limits:
         if self.memory_mb < 0 or self.jobs < 1:
             raise UserError("memory_mb must be >= 0 and jobs >= 1")
 
+    @property
+    def cpu_seconds(self) -> int:
+        """A worker's CPU-time rlimit: the submission's time on all its threads, and a minute."""
+        return int(self.submission_seconds * max(self.threads, self.train_threads, 1)) + 60
 
-@dataclass(frozen=True)
-class WorkerLimits:
-    """The rlimits and threads of one worker process, set before any submitted code loads."""
+    def per_worker(self, judges: int = 1) -> Limits:
+        """These limits with each worker's threads fixed while ``judges`` judges share the
+        cores: ``threads`` 0 becomes the cores over the judges, ``train_threads`` 0 becomes
+        ``threads`` when that was set, else every core."""
+        cores = os.cpu_count() or 1
+        return replace(
+            self,
+            threads=self.threads or max(1, cores // judges),
+            train_threads=self.train_threads or self.threads or cores,
+        )
 
-    memory_mb: int = 6144
-    cpu_seconds: int = 3600
-    file_mb: int = 256
-    processes: int = 512
-    threads: int = 1
+    def training(self) -> Limits:
+        """The limits of the worker that trains for 10 epochs: its own threads."""
+        return replace(self, threads=self.train_threads or self.threads)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Limits:
+        return cls(**json.loads(text)) if text else cls()

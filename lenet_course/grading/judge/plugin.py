@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import secrets
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ import torch
 
 from lenet_course.grading.blame import GraderFault, StudentFailure
 from lenet_course.grading.jail.client import Worker
-from lenet_course.grading.jail.limits import WorkerLimits
+from lenet_course.grading.jail.limits import Limits
 from lenet_course.grading.judge import catalog
 
 RESULTS_KEY = pytest.StashKey[Path]()
@@ -38,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--lenet-results", default=None, help="grader use: JSON-lines results")
     group.addoption("--lenet-catalog", default=None, help="grader use: write the graded tests here")
-    group.addoption("--lenet-limits", default="{}", help="grader use: limits as JSON")
+    group.addoption("--lenet-limits", default="", help="grader use: Limits as JSON")
     group.addoption(
         "--grading-seed",
         type=int,
@@ -203,10 +202,10 @@ class Exercise:
 
     active: Worker | None = None  # one live worker per judge: an idle one only holds memory
 
-    def __init__(self, worker: Worker, limits: dict) -> None:
+    def __init__(self, worker: Worker, limits: Limits) -> None:
         self.worker = worker
-        self.test_seconds = float(limits.get("test_seconds", 60))
-        self.train_seconds = float(limits.get("train_seconds", 900))
+        self.test_seconds = limits.test_seconds
+        self.train_seconds = limits.train_seconds
 
     def call(self, op: str, *, timeout: float | None = None, **args) -> dict:
         """Run ``op`` on the student's code; a failure there fails the test with its reason.
@@ -220,8 +219,9 @@ class Exercise:
             pytest.fail(str(exc), pytrace=False)
 
 
-def _limits(config: pytest.Config) -> dict:
-    return json.loads(config.getoption("lenet_limits") or "{}")
+def _limits(config: pytest.Config) -> Limits:
+    """The runner's limits, threads fixed; run by hand, the defaults for one judge."""
+    return Limits.from_json(config.getoption("lenet_limits") or "").per_worker()
 
 
 @pytest.fixture(scope="session")
@@ -235,21 +235,15 @@ def worker_factory(request: pytest.FixtureRequest, target: Path, jail_workdir: P
     """``make(exercise, data_root=None, standin=None)``: a started-on-demand worker."""
     limits = _limits(request.config)
     workers: list[Worker] = []
-    wl = WorkerLimits(
-        memory_mb=int(limits.get("memory_mb", 6144)),
-        threads=int(limits.get("threads", max(1, torch.get_num_threads()))),
-        cpu_seconds=int(limits.get("cpu_seconds", 3600)),
-    )
 
     def make(exercise: str, *, data_root=None, standin=None) -> Exercise:
         gpu = torch.cuda.is_available()
-        trains = data_root is not None and "train_threads" in limits
         worker = Worker(
             exercise,
             target,
             data_root=data_root,
             standin=standin,
-            limits=replace(wl, threads=int(limits["train_threads"])) if trains else wl,
+            limits=limits.training() if data_root is not None else limits,
             workdir=jail_workdir,
             gpu=gpu,
         )

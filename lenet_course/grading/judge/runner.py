@@ -26,13 +26,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from lenet_course.errors import UserError
+from lenet_course.grading.blame import GraderError
 from lenet_course.grading.jail import levels
 from lenet_course.grading.jail.client import check_worker_starts
 from lenet_course.grading.jail.limits import Limits
-from lenet_course.grading.judge.catalog import GraderError, catalog, hidden_tests, tests_dir
+from lenet_course.grading.judge.catalog import catalog, hidden_tests, tests_dir
 from lenet_course.kit import EXERCISES, kit_root
 
-__all__ = ["GradeReport", "GraderError", "Limits", "TestResult", "grade"]
+__all__ = ["GradeReport", "TestResult", "grade", "grade_under_seeds"]
 
 log = logging.getLogger(__name__)
 
@@ -157,16 +158,7 @@ def _judge(
     several seeds by ``(node id, seed)`` (``until_lost``: each seed stops once a visible
     test lost a point)."""
     results = workdir / f"results-{exercise}.jsonl"
-    threads = limits.threads or max(1, (os.cpu_count() or 1) // limits.jobs)
-    judge_limits = {
-        "test_seconds": limits.test_seconds,
-        "train_seconds": limits.train_seconds,
-        "memory_mb": limits.memory_mb,
-        "threads": threads,
-        # the 10-epoch run outlasts the other exercises: give it the cores they leave
-        "train_threads": limits.threads or os.cpu_count() or 1,
-        "cpu_seconds": int(limits.submission_seconds * threads) + 60,
-    }
+    fixed = limits.per_worker(limits.jobs)  # the threads of each worker this judge starts
     cmd = [
         sys.executable,
         "-m",
@@ -177,7 +169,7 @@ def _judge(
         "--lenet-results",
         str(results),
         "--lenet-limits",
-        json.dumps(judge_limits),
+        fixed.to_json(),
         "-p",
         "no:cacheprovider",
         "-q",
@@ -195,7 +187,7 @@ def _judge(
         cmd += ["--until-lost"]
     if not full:
         cmd += ["-m", "not slow"]
-    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(threads))
+    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(fixed.threads))
     if data_root is not None:
         env["LENET_DATA"] = str(Path(data_root).resolve())
     proc = subprocess.Popen(
