@@ -228,6 +228,103 @@ def _judge(
     return got
 
 
+@dataclass
+class Plan:
+    """Which graded tests a grade runs, by exercise, and which it lists without running."""
+
+    order: dict[str, int]  # node id -> place in the catalog: the report's order
+    run: dict[str, list[dict]]  # exercise -> the tests its judge runs
+    fast_tier: list[dict]  # the slow tests a fast grade lists as skipped
+    withheld: list[dict]  # hidden tests listed with their points (``check``, a release)
+
+
+def plan(exercises: tuple[str, ...], *, hidden: bool, full: bool) -> Plan:
+    """The tests of ``exercises`` (all when empty): hidden ones run only when ``hidden``
+    (and the kit holds them), slow ones only when ``full``."""
+    unknown = sorted(set(exercises) - set(EXERCISES))
+    if unknown:
+        raise UserError(
+            f"no exercise named {', '.join(unknown)}; choose from {', '.join(EXERCISES)}"
+        )
+    items = list(catalog())
+    runs_hidden = hidden and any(i.get("hidden") for i in items)
+    withheld = [] if runs_hidden else hidden_tests(items)
+    items = [i for i in items if runs_hidden or not i.get("hidden")]
+    if exercises:
+        items = [i for i in items if i["exercise"] in exercises]
+        withheld = [t for t in withheld if t["exercise"] in exercises]
+    run: dict[str, list[dict]] = {}
+    for item in items:
+        if full or not item["slow"]:
+            run.setdefault(item["exercise"], []).append(item)
+    fast_tier = [] if full else [i for i in items if i["slow"]]
+    return Plan({i["nodeid"]: n for n, i in enumerate(items)}, run, fast_tier, withheld)
+
+
+def run_plan(
+    the_plan: Plan, submission: Path, limits: Limits, seed: int, data_root, deadline: float,
+    full: bool, on_exercise: Callable[[str, list[TestResult]], None] | None = None,
+) -> list[TestResult]:  # fmt: skip
+    """Each exercise's tests in a judge of its own, ``limits.jobs`` judges at once, on a copy
+    of the submission; an exercise whose file is missing or unreadable fails with why."""
+    results: list[TestResult] = []
+    with tempfile.TemporaryDirectory(prefix="lenet-grade-") as tmp:
+        workdir = Path(tmp)
+        problems = copy_submission(submission, workdir / "submission")
+
+        def run(ex: str) -> list[TestResult]:
+            mine = the_plan.run[ex]
+            out = [
+                TestResult(i["nodeid"], ex, i["title"], i["points"], hidden=i.get("hidden", False))
+                for i in mine
+            ]
+            if ex in problems:
+                for r in out:
+                    r.message = problems[ex]
+                return out
+            budget = 60 + sum(
+                limits.train_seconds if i["slow"] else limits.test_seconds for i in mine
+            )
+            timeout = max(1.0, min(budget, deadline - time.monotonic()))
+            judged = _judge(
+                ex, mine, workdir / "submission", workdir, limits, seed, data_root, timeout, full
+            )
+            for r in out:
+                _fill(r, judged[r.nodeid])
+            return out
+
+        with ThreadPoolExecutor(max_workers=limits.jobs) as pool:
+            futures = {ex: pool.submit(run, ex) for ex in the_plan.run}
+            for ex, fut in futures.items():
+                got = fut.result()
+                results.extend(got)
+                if on_exercise:
+                    on_exercise(ex, got)
+    return results
+
+
+def listed(the_plan: Plan) -> list[TestResult]:
+    """The tests a grade lists without running: the fast tier's slow tests and the hidden
+    tests withheld, each with why."""
+    out = [
+        TestResult(
+            i["nodeid"], i["exercise"], i["title"], i["points"], status="skipped",
+            message="not run in the fast tier; run `lenet-course check --full` for it",
+            hidden=i.get("hidden", False),
+        )
+        for i in the_plan.fast_tier
+    ]  # fmt: skip
+    for n, t in enumerate(the_plan.withheld, start=1):
+        out.append(
+            TestResult(
+                f"hidden::{t['exercise']}::{n}", t["exercise"], "a hidden test", t["points"],
+                status="skipped", message="hidden: graded when you submit, not here",
+                hidden=True,
+            )
+        )  # fmt: skip
+    return out
+
+
 def grade(
     submission: Path,
     limits: Limits | None = None,
@@ -254,112 +351,33 @@ def grade(
             f"{', '.join(e + '.py' for e in EXERCISES)}."
         )
     start = time.monotonic()
-    deadline = start + limits.submission_seconds
     seed = secrets.randbits(31) if seed is None else seed
-    items = list(catalog())
-    unknown = sorted(set(exercises) - set(EXERCISES))
-    if unknown:
-        raise UserError(
-            f"no exercise named {', '.join(unknown)}; choose from {', '.join(EXERCISES)}"
-        )
-    # Hidden tests run in a grade; otherwise (check, or a release without them) they are
-    # listed with their points and not run.
-    runs_hidden = hidden and any(i.get("hidden") for i in items)
-    withheld = [] if runs_hidden else hidden_tests(items)
-    items = [i for i in items if runs_hidden or not i.get("hidden")]
-    if exercises:
-        items = [i for i in items if i["exercise"] in exercises]
-        withheld = [t for t in withheld if t["exercise"] in exercises]
-    skipped = [] if full else [i for i in items if i["slow"]]
-    graded = [i for i in items if i not in skipped]
+    the_plan = plan(exercises, hidden=hidden, full=full)
     if full:
         data_root = data.prepare(data_root, download=False)
         data.verify_checksums(data_root)
     isolation = levels.level()
     check_worker_starts(isolation)  # a worker that cannot start is the grader's failure
     notes = [levels.note(isolation)]
-    if withheld:
+    if the_plan.withheld:
+        worth = sum(t["points"] for t in the_plan.withheld)
         notes.append(
-            f"hidden tests: {len(withheld)} tests worth {sum(t['points'] for t in withheld)} "
-            "points are graded when you submit; they are not run here"
+            f"hidden tests: {len(the_plan.withheld)} tests worth {worth} points are graded "
+            "when you submit; they are not run here"
         )
     limits, device_notes = limits_for_device(limits, cuda=_cuda_visible())
     notes += device_notes
-    by_ex: dict[str, list[dict]] = {}
-    for item in graded:
-        by_ex.setdefault(item["exercise"], []).append(item)
-    results: list[TestResult] = []
-    with tempfile.TemporaryDirectory(prefix="lenet-grade-") as tmp:
-        workdir = Path(tmp)
-        problems = copy_submission(submission, workdir / "submission")
-
-        def run(ex: str) -> list[TestResult]:
-            out = [
-                TestResult(i["nodeid"], ex, i["title"], i["points"], hidden=i.get("hidden", False))
-                for i in by_ex[ex]
-            ]
-            if ex in problems:
-                for r in out:
-                    r.message = problems[ex]
-                return out
-            budget = 60 + sum(
-                limits.train_seconds if i["slow"] else limits.test_seconds for i in by_ex[ex]
-            )
-            timeout = max(1.0, min(budget, deadline - time.monotonic()))
-            judged = _judge(
-                ex,
-                by_ex[ex],
-                workdir / "submission",
-                workdir,
-                limits,
-                seed,
-                data_root,
-                timeout,
-                full,
-            )
-            for r in out:
-                _fill(r, judged[r.nodeid])
-            return out
-
-        with ThreadPoolExecutor(max_workers=limits.jobs) as pool:
-            futures = {ex: pool.submit(run, ex) for ex in by_ex}
-            for ex, fut in futures.items():
-                got = fut.result()
-                results.extend(got)
-                if on_exercise:
-                    on_exercise(ex, got)
-    for i in skipped:
-        results.append(
-            TestResult(
-                i["nodeid"],
-                i["exercise"],
-                i["title"],
-                i["points"],
-                status="skipped",
-                message="not run in the fast tier; run `lenet-course check --full` for it",
-                hidden=i.get("hidden", False),
-            )
-        )
-    for n, t in enumerate(withheld, start=1):
-        results.append(
-            TestResult(
-                f"hidden::{t['exercise']}::{n}",
-                t["exercise"],
-                "a hidden test",
-                t["points"],
-                status="skipped",
-                message="hidden: graded when you submit, not here",
-                hidden=True,
-            )
-        )
+    deadline = start + limits.submission_seconds
+    results = run_plan(the_plan, submission, limits, seed, data_root, deadline, full, on_exercise)
+    results += listed(the_plan)
     errors = [r for r in results if r.status == "error"]
     if errors:
         notes.append(
             f"incomplete: the grader failed in {len(errors)} tests ({errors[0].message}); "
             "the total is not final. Fix the grading environment and grade again."
         )
-    order = {i["nodeid"]: n for n, i in enumerate(items)}
-    results.sort(key=lambda r: (EXERCISES.index(r.exercise), order.get(r.nodeid, len(order))))
+    place = the_plan.order
+    results.sort(key=lambda r: (EXERCISES.index(r.exercise), place.get(r.nodeid, len(place))))
     return GradeReport(
         submission=str(submission),
         tests=results,
