@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lenet_course.errors import UserError
@@ -135,7 +135,7 @@ def run(
     limits = limits or Limits(test_seconds=60)
     # ``jobs`` cases at once share the cores: more threads than cores makes PyTorch's
     # OpenMP workers wait on each other, and costs more than it gives
-    per_case = replace(limits.per_worker(jobs), jobs=1)
+    per_case = limits.shared(jobs)
 
     def one(case: Case) -> Outcome:
         mine = (

@@ -11,10 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,24 +128,41 @@ def grade_all(
     screen.boilerplate_dir(), screen.reference_dir()  # a wrong folder fails now, not after
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if executor is None:  # parallelism is across students here; they share the cores
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        limits = replace(limits or Limits(), jobs=1, threads=threads)
     limits = limits or Limits()
+    if executor is None:  # parallelism is across students here; they share the cores
+        limits = limits.shared(jobs)
     pending = _read_pending(out)
     outcomes: list[Outcome] = []
-    tasks: list[Task] = []
 
     def finish(outcome: Outcome) -> None:
         outcomes.append(outcome)
         if on_done:
             on_done(outcome)
 
+    root = None if data_root is None else str(data_root)
+    tasks, prints = [], {}  # prints: task.submission -> fingerprint of the files graded
+    for sub, fp in _to_grade(folder, out, pending, executor, only, force, finish):
+        tasks.append(Task(str(sub), str(out), limits, full, root))
+        prints[str(sub)] = fp
+    submitted = _run(tasks, executor, jobs, wait, finish)
+    for sub, job_id in submitted.items():
+        pending[Path(sub).name] = {"job": job_id, "fingerprint": prints[sub]}
+    for o in outcomes:
+        if o.status.kind not in WAITING:
+            pending.pop(o.student, None)
+    atomic_write(out / PENDING, json.dumps(pending, indent=1))
+    _write_class(folder, out, {o.student: o.status for o in outcomes}, only, screen)
+    return sorted(outcomes, key=lambda o: o.student)
+
+
+def _to_grade(folder: Path, out: Path, pending: dict, executor, only, force: bool, finish):
+    """``(submission, fingerprint)`` of each student to grade in this run; the others get
+    their outcome through ``finish``: graded before from the same files, a job still
+    running, or a job that ended with no report (why, once)."""
     subs = students(folder)
     unknown = sorted(set(only) - {s.name for s in subs})
     if unknown:
         raise UserError(f"no student folder named {', '.join(unknown)} in {folder}.")
-    prints: dict[str, str] = {}  # task.submission -> fingerprint of the files graded
     for sub in subs:
         if only and sub.name not in only:
             continue
@@ -170,32 +186,35 @@ def grade_all(
                     again = Status(Kind.ERROR, f"{status.detail} (run again to resubmit)")
                     finish(Outcome(sub.name, again))
                     continue
-        root = None if data_root is None else str(data_root)
-        tasks.append(Task(str(sub), str(out), limits, full, root))
-        prints[str(sub)] = fp
+        yield sub, fp
 
+
+def _run(tasks: list[Task], executor, jobs: int, wait: bool, finish) -> dict[str, str]:
+    """Grade ``tasks`` here (``jobs`` threads) or on ``executor``; every outcome goes to
+    ``finish``. The cluster jobs left running when ``wait`` is False, by submission."""
     if executor is None:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for fut in as_completed([pool.submit(grade_one, t) for t in tasks]):
                 finish(fut.result())
-    elif tasks:
-        from lenet_course.grading.classroom.cluster import run_jobs
+        return {}
+    if not tasks:
+        return {}
+    from lenet_course.grading.classroom.cluster import run_jobs
 
-        submitted = run_jobs(
-            executor,
-            grade_one,
-            tasks,
-            wait=wait,
-            on_result=finish,
-            on_status=lambda task, status: finish(Outcome(Path(task.submission).name, status)),
-        )
-        for sub, job_id in submitted.items():
-            pending[Path(sub).name] = {"job": job_id, "fingerprint": prints[sub]}
-    for o in outcomes:
-        if o.status.kind not in WAITING:
-            pending.pop(o.student, None)
-    atomic_write(out / PENDING, json.dumps(pending, indent=1))
-    statuses = {o.student: o.status for o in outcomes}
+    return run_jobs(
+        executor,
+        grade_one,
+        tasks,
+        wait=wait,
+        on_result=finish,
+        on_status=lambda task, status: finish(Outcome(Path(task.submission).name, status)),
+    )
+
+
+def _write_class(folder: Path, out: Path, statuses: dict, only, screen) -> None:
+    """The gradebooks, the similarity screen (the whole class only) and the class report."""
+    from lenet_course.grading.classroom import similarity
+
     rows = class_rows(out, statuses)
     write_gradebook(out, statuses, rows)
     if only:
@@ -209,7 +228,6 @@ def grade_all(
     else:
         found, note = similarity.screen_and_write(folder, out, screen), ""
     write_class_report(out, statuses, rows, found, note)
-    return sorted(outcomes, key=lambda o: o.student)
 
 
 def class_rows(out: Path, statuses: dict[str, Status]) -> dict[str, dict | None]:

@@ -62,6 +62,17 @@ class Limits:
             train_threads=self.train_threads or self.threads or cores,
         )
 
+    def shared(self, runs: int) -> Limits:
+        """These limits for one of ``runs`` grades running at once (students of a class, or
+        mutants): one exercise at a time, and the cores split evenly, the training's too."""
+        each = max(1, (os.cpu_count() or 1) // runs)
+        return replace(
+            self,
+            jobs=1,
+            threads=self.threads or each,
+            train_threads=self.train_threads or self.threads or each,
+        )
+
     def training(self) -> Limits:
         """The limits of the worker that trains for 10 epochs: its own threads."""
         return replace(self, threads=self.train_threads or self.threads)
