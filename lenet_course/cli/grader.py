@@ -11,6 +11,7 @@ from lenet_course import views
 from lenet_course.cli import flags
 from lenet_course.edition import EDITION
 from lenet_course.errors import UserError
+from lenet_course.kit import EXERCISES
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -177,8 +178,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def register(command) -> None:
     """Add this group's commands; ``command(name, **kw)`` makes each subparser."""
+    _register_grade(command)
+    _register_grade_all(command)
+    _register_tools(command)
+
+
+def _register_grade(command) -> None:
     p = command("grade", help="grade one submission folder into Gradescope's results.json")
-    p.add_argument("submission", help="folder holding ex1_lenet.py ... ex4_kernels.py")
+    p.add_argument("submission", help=f"folder holding {EXERCISES[0]}.py ... {EXERCISES[-1]}.py")
     p.add_argument("--out", default="results.json", help="results.json to write")
     p.add_argument("--junit", default=None, help="also write JUnit XML here")
     flags.add_data_flags(p)
@@ -200,6 +207,8 @@ def register(command) -> None:
     flags.add_limit_flags(p)
     p.set_defaults(func=cmd_grade)
 
+
+def _register_grade_all(command) -> None:
     p = command("grade-all", help="grade one subfolder per student into a gradebook")
     p.add_argument("folder", help="folder with one subfolder per student")
     p.add_argument("--out", default="grades", help="where results and gradebook.csv go")
@@ -247,6 +256,8 @@ def register(command) -> None:
     _add_screen_flags(p)
     p.set_defaults(func=cmd_grade_all)
 
+
+def _register_tools(command) -> None:
     p = command(
         "similarity", help="instructors: the class's similarity screen alone, without grading"
     )

@@ -143,6 +143,11 @@ def _seed_list(text: str) -> tuple[int, ...]:
 
 def register(command) -> None:
     """Add this group's commands; ``command(name, **kw)`` makes each subparser."""
+    _register_validate_and_bench(command)
+    _register_authoring(command)
+
+
+def _register_validate_and_bench(command) -> None:
     p = command("validate", help="instructors: validate the kit on a GPU and write a report")
     p.add_argument("--out", default="validation", help="folder for validation.json/.md")
     p.add_argument("--allow-cpu", action="store_true", help="run without a GPU (CPU report)")
@@ -181,6 +186,8 @@ def register(command) -> None:
     )
     p.set_defaults(func=cmd_bench)
 
+
+def _register_authoring(command) -> None:
     p = command("release", help="instructors: write a student repository (no solutions)")
     p.add_argument("edition", choices=["student"], help="which release (student)")
     p.add_argument("out", help="folder to write; must be new or empty (or use --force)")

@@ -115,9 +115,8 @@ def grade_all(
     A student is skipped first when ``report.json`` holds a grade of the same files (unless
     ``force``), or when a cluster job for the same files is still running. The rest run on
     ``executor`` (a submitit executor; None: ``jobs`` threads here); ``only`` names the
-    students to grade this time (all when empty). With ``wait=False``
-    the jobs are submitted and recorded in ``pending.json``; running again later collects
-    them. A failed or timed-out submission never stops the batch. Student code never sees
+    students to grade this time (all when empty). With ``wait=False`` the jobs are submitted
+    and recorded in ``pending.json``; running again later collects them. A failed or timed-out submission never stops the batch. Student code never sees
     ``out``: it runs in the jail. The screen compares the whole class, so a run with
     ``only`` (one pod of many) leaves it to the run that collects the class.
     """
@@ -145,8 +144,8 @@ def grade_all(
         tasks.append(Task(str(sub), str(out), limits, full, root))
         prints[str(sub)] = fp
     submitted = _run(tasks, executor, jobs, wait, finish)
-    for sub, job_id in submitted.items():
-        pending[Path(sub).name] = {"job": job_id, "fingerprint": prints[sub]}
+    pending.update({Path(sub).name: {"job": job, "fingerprint": prints[sub]}
+                    for sub, job in submitted.items()})  # fmt: skip
     for o in outcomes:
         if o.status.kind not in WAITING:
             pending.pop(o.student, None)

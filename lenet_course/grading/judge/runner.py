@@ -142,6 +142,31 @@ def copy_submission(submission: Path, dest: Path) -> dict[str, str]:
     return problems
 
 
+def _judge_command(
+    exercise: str, submission: Path, results: Path, limits: Limits,
+    seed: int | tuple[int, ...], *, full: bool, until_lost: bool,
+) -> list[str]:  # fmt: skip
+    """The judge process: pytest on the exercise's graded tests, with the plugin's options."""
+    options = {
+        "--target": str(submission),
+        "--lenet-results": str(results),
+        "--lenet-limits": limits.to_json(),
+        "--rootdir": str(kit_root()),
+        "-c": str(kit_root() / "pyproject.toml"),
+    }
+    if isinstance(seed, tuple):
+        options["--grading-seeds"] = ",".join(map(str, seed))
+    else:
+        options["--grading-seed"] = str(seed)
+    if not full:
+        options["-m"] = "not slow"
+    cmd = [sys.executable, "-m", "pytest", str(tests_dir() / f"test_{exercise}.py")]
+    cmd += ["-p", "no:cacheprovider", "-q", *(["--until-lost"] if until_lost else [])]
+    for option, value in options.items():
+        cmd += [option, value]
+    return cmd
+
+
 def _judge(
     exercise: str,
     items: list[dict],
@@ -159,45 +184,16 @@ def _judge(
     test lost a point)."""
     results = workdir / f"results-{exercise}.jsonl"
     fixed = limits.per_worker(limits.jobs)  # the threads of each worker this judge starts
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(tests_dir() / f"test_{exercise}.py"),
-        "--target",
-        str(submission),
-        "--lenet-results",
-        str(results),
-        "--lenet-limits",
-        fixed.to_json(),
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "--rootdir",
-        str(kit_root()),
-        "-c",
-        str(kit_root() / "pyproject.toml"),
-    ]
-    seeds = seed if isinstance(seed, tuple) else None
-    if seeds:
-        cmd += ["--grading-seeds", ",".join(map(str, seeds))]
-    else:
-        cmd += ["--grading-seed", str(seed)]
-    if until_lost:
-        cmd += ["--until-lost"]
-    if not full:
-        cmd += ["-m", "not slow"]
+    cmd = _judge_command(
+        exercise, submission, results, fixed, seed, full=full, until_lost=until_lost
+    )
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(fixed.threads))
     if data_root is not None:
         env["LENET_DATA"] = str(Path(data_root).resolve())
     proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=workdir,
-        env=env,
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=workdir, env=env,
         start_new_session=True,
-    )
+    )  # fmt: skip
     timed_out = False
     try:
         out, _ = proc.communicate(timeout=timeout)
@@ -205,6 +201,7 @@ def _judge(
         timed_out = True
         os.killpg(proc.pid, 9)
         out, _ = proc.communicate()
+    seeds = seed if isinstance(seed, tuple) else None
     got: dict = {}
     if results.exists():
         for line in results.read_text().splitlines():
@@ -220,11 +217,8 @@ def _judge(
             f"the judge for {exercise} stopped early (exit {proc.returncode}):\n{tail}"
         )
     for nid in missing:
-        got[nid] = {
-            "status": "failed",
-            "seconds": 0.0,
-            "message": "not run: the submission's time limit was reached",
-        }
+        got[nid] = {"status": "failed", "seconds": 0.0,
+                    "message": "not run: the submission's time limit was reached"}  # fmt: skip
     return got
 
 
@@ -361,10 +355,8 @@ def grade(
     notes = [levels.note(isolation)]
     if the_plan.withheld:
         worth = sum(t["points"] for t in the_plan.withheld)
-        notes.append(
-            f"hidden tests: {len(the_plan.withheld)} tests worth {worth} points are graded "
-            "when you submit; they are not run here"
-        )
+        notes.append(f"hidden tests: {len(the_plan.withheld)} tests worth {worth} points are "
+                     "graded when you submit; they are not run here")  # fmt: skip
     limits, device_notes = limits_for_device(limits, cuda=_cuda_visible())
     notes += device_notes
     deadline = start + limits.submission_seconds
