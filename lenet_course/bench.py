@@ -494,6 +494,44 @@ def run_cell(
     return result, model
 
 
+def _time_cell(cell: Cell, cfg: TrainConfig, train, device, timed_epochs: int) -> CellResult:
+    """One cell timed (:func:`run_cell`); a failure is a finding, not the end of the run."""
+    levers = dict(cell.levers)
+    try:
+        result, _ = run_cell(train, cfg, device, timed_epochs=timed_epochs)
+    except Exception as exc:  # noqa: BLE001 - one cell's failure is recorded as such
+        log.warning("cell %s failed: %r", cell.name, exc)
+        note = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return CellResult(cell.name, levers, notes=[note[:300]], correct=False)
+    result.cell, result.levers = cell.name, levers
+    return result
+
+
+def _judge_cell(result: CellResult, reference: list[float] | None, tolerance: float) -> None:
+    """A timed cell is correct when it ran as asked and its losses track the reference's."""
+    if not result.epoch_losses or reference is None:
+        return
+    tracks = all(
+        abs(a - b) <= tolerance * abs(b) + 0.005
+        for a, b in zip(result.epoch_losses, reference, strict=True)
+    )
+    result.correct = not result.notes and tracks
+    if not tracks:
+        result.notes.append(f"losses {result.epoch_losses} stray from eager's {reference}")
+
+
+def _accuracy(winner: TrainConfig, epochs: int, train, test, device) -> float:
+    """The test accuracy of ``winner`` trained ``epochs`` epochs from the matrix's seed."""
+    from lenet_course.engine import fit
+
+    winner = dataclasses.replace(winner, epochs=epochs)
+    torch.manual_seed(winner.seed)
+    fresh = data.TensorLoader(
+        train.inputs, train.labels, batch_size=winner.batch_size, seed=winner.seed, device=device
+    )
+    return fit(LeNet(), fresh, test, winner, device=device).final_accuracy
+
+
 def lever_matrix(
     root: Path | None,
     config: TrainConfig | None = None,
@@ -513,61 +551,31 @@ def lever_matrix(
     runs, the reference, always runs).
 
     A cell is correct when it ran as asked (no fallback) and each epoch's mean loss is within
-    ``loss_tolerance`` (relative, plus 0.005) of the first cell's (eager's): a coarse check
-    that it trains as eager does (rounding grows over thousands of steps); the equivalence
-    tests in tests/unit/test_gpu.py are the exact check. ``loaders`` (train, test) replace
-    MNIST from ``root`` (tests pass small synthetic ones)."""
-    from lenet_course.engine import fit
-
+    ``loss_tolerance`` (relative, plus 0.005) of the first cell's (eager's), a coarse check;
+    tests/unit/test_gpu.py holds the exact one. ``loaders`` (train, test) replace MNIST."""
     config = config or TrainConfig()
     device = resolve_device(config.device)
     config = dataclasses.replace(config, device=str(device), loader="tensor")
     train, test = loaders or data.tensor_loaders(
         root, batch_size=config.batch_size, seed=config.seed, device=device
     )
-    matrix = LeverMatrix(
-        device=str(device),
-        environment=environment(),
-        timed_epochs=timed_epochs,
-        accuracy_epochs=accuracy_epochs,
-        graph_target_seconds=GPU_TARGETS["graph_seconds"],
-    )
+    matrix = LeverMatrix(str(device), environment(), timed_epochs, accuracy_epochs=accuracy_epochs)
+    matrix.graph_target_seconds = GPU_TARGETS["graph_seconds"]
     start = time.perf_counter()
     reference: list[float] | None = None
     for cell in cells:
-        cfg = cell.config(config)
-        levers = dict(cell.levers)
         if cell.cuda_only and device.type != "cuda":
-            matrix.cells.append(CellResult(cell.name, levers, skipped=cell.cuda_only))
-            continue
-        if reference is not None and time.perf_counter() - start > budget_seconds:
-            matrix.cells.append(
-                CellResult(
-                    cell.name,
-                    levers,
-                    skipped=f"over the matrix's time budget of {budget_seconds:.0f} s",
-                )
-            )
-            continue
-        on_step(f"timing {cell.name}")
-        try:
-            result, _ = run_cell(train, cfg, device, timed_epochs=timed_epochs)
-        except Exception as exc:  # one cell's failure is a finding, not the end of the run
-            log.warning("cell %s failed: %r", cell.name, exc)
-            note = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            matrix.cells.append(CellResult(cell.name, levers, notes=[note[:300]], correct=False))
-            continue
-        result.cell, result.levers = cell.name, levers
-        reference = reference if reference is not None else result.epoch_losses
-        tracks = all(
-            abs(a - b) <= loss_tolerance * abs(b) + 0.005
-            for a, b in zip(result.epoch_losses, reference, strict=True)
-        )
-        result.correct = not result.notes and tracks
-        if not tracks:
-            result.notes.append(f"losses {result.epoch_losses} stray from eager's {reference}")
+            result = CellResult(cell.name, dict(cell.levers), skipped=cell.cuda_only)
+        elif reference is not None and time.perf_counter() - start > budget_seconds:
+            over = f"over the matrix's time budget of {budget_seconds:.0f} s"
+            result = CellResult(cell.name, dict(cell.levers), skipped=over)
+        else:
+            on_step(f"timing {cell.name}")
+            result = _time_cell(cell, cell.config(config), train, device, timed_epochs)
+            if result.epoch_losses and reference is None:
+                reference = result.epoch_losses
+            _judge_cell(result, reference, loss_tolerance)
         matrix.cells.append(result)
-
     correct = sorted(
         (c for c in matrix.cells if c.correct), key=lambda c: c.seconds_per_epoch or 0.0
     )
@@ -576,17 +584,7 @@ def lever_matrix(
     matrix.fastest_graph = graphs[0].cell if graphs else None
     if correct and accuracy_epochs:
         winner = next(c for c in cells if c.name == matrix.fastest).config(config)
-        winner = dataclasses.replace(winner, epochs=accuracy_epochs)
         on_step(f"training {matrix.fastest} for {accuracy_epochs} epochs")
-        torch.manual_seed(winner.seed)
-        fresh = data.TensorLoader(
-            train.inputs,
-            train.labels,
-            batch_size=winner.batch_size,
-            seed=winner.seed,
-            device=device,
-        )
-        history = fit(LeNet(), fresh, test, winner, device=device)
-        matrix.fastest_accuracy = history.final_accuracy
+        matrix.fastest_accuracy = _accuracy(winner, accuracy_epochs, train, test, device)
     matrix.seconds = time.perf_counter() - start
     return matrix
