@@ -277,10 +277,50 @@ Notebooks here: {", ".join(notebooks)}.
 """
 
 
+def _write_tests(staging: Path, hidden: list[dict]) -> None:
+    """The visible graded tests (hidden ones and judge-only helpers left out), what the
+    hidden ones are worth, and the tests' conftest."""
+    from lenet_course.grading.judge.catalog import HIDDEN_FILE, tests_dir
+
+    graded = staging / "tests" / "graded"
+    for path in sorted(tests_dir().glob("*.py")):
+        if path.name in JUDGE_ONLY:
+            continue
+        text = path.read_text()
+        atomic_write(
+            graded / path.name, strip_hidden(text, path) if path.name.startswith("test_") else text
+        )
+    atomic_write(graded / HIDDEN_FILE, json.dumps(hidden, indent=1) + "\n")
+    for name in ("__init__.py", "conftest.py"):
+        atomic_write(staging / "tests" / name, (kit_root() / "tests" / name).read_text())
+
+
+def _kit_pyproject(root: Path) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise UserError(
+            "writing a release reads pyproject.toml: use Python 3.11 or later"
+        ) from None
+    return tomllib.loads((root / "pyproject.toml").read_text())
+
+
+def _check_notebooks_shipped(readme: str, staging: Path) -> None:
+    """Refuse a README that names a notebook the release does not ship."""
+    named = set(re.findall(r"notebooks/[\w.-]+\.ipynb", readme))
+    missing = sorted(n for n in named if not (staging / n).is_file())
+    if missing:
+        raise UserError(
+            f"the release's README names {', '.join(missing)}, which the release does not "
+            "ship, so nothing was written. Fix: add the exercise's jupytext source "
+            "notebooks/<exercise>.py (docs/instructors.md), then release again."
+        )
+
+
 def write_student_release(out: Path, *, repo_url: str | None = None, force: bool = False) -> dict:
     """Write the student repository into ``out`` (new or empty, or replaced with ``force``);
     returns counts of what it holds."""
-    from lenet_course.grading.judge.catalog import HIDDEN_FILE, catalog, hidden_tests, tests_dir
+    from lenet_course.grading.judge.catalog import catalog, hidden_tests
 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not force:
@@ -299,43 +339,13 @@ def write_student_release(out: Path, *, repo_url: str | None = None, force: bool
             if module == "edition.py":
                 text = text.replace('EDITION = "kit"', 'EDITION = "student"')
             atomic_write(staging / "lenet_course" / module, text)
-        graded = staging / "tests" / "graded"
-        for path in sorted(tests_dir().glob("*.py")):
-            if path.name in JUDGE_ONLY:
-                continue
-            text = path.read_text()
-            atomic_write(
-                graded / path.name,
-                strip_hidden(text, path) if path.name.startswith("test_") else text,
-            )
-        atomic_write(graded / HIDDEN_FILE, json.dumps(hidden, indent=1) + "\n")
-        for name in ("__init__.py", "conftest.py"):
-            atomic_write(staging / "tests" / name, (root / "tests" / name).read_text())
+        _write_tests(staging, hidden)
         notebooks = authoring.make_notebooks(
             root / "notebooks", staging / "notebooks", repo_url=repo_url, lecture=False
         )
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            raise UserError(
-                "writing a release reads pyproject.toml: use Python 3.11 or later"
-            ) from None
-        kit = tomllib.loads((root / "pyproject.toml").read_text())
-        atomic_write(staging / "pyproject.toml", _pyproject(kit))
+        atomic_write(staging / "pyproject.toml", _pyproject(_kit_pyproject(root)))
         readme = _readme(visible, hidden, sorted(p.name for p in notebooks))
-        missing = sorted(
-            {
-                n
-                for n in re.findall(r"notebooks/[\w.-]+\.ipynb", readme)
-                if not (staging / n).is_file()
-            }
-        )
-        if missing:
-            raise UserError(
-                f"the release's README names {', '.join(missing)}, which the release does not "
-                "ship, so nothing was written. Fix: add the exercise's jupytext source "
-                "notebooks/<exercise>.py (docs/instructors.md), then release again."
-            )
+        _check_notebooks_shipped(readme, staging)
         atomic_write(staging / "README.md", readme)
         atomic_write(
             staging / ".gitignore",
