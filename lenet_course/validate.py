@@ -188,8 +188,6 @@ def validate(
     pytest-benchmark suite (``scripts/gpu_validate.sh`` times the same paths in the lever
     matrix, and needs the minute it takes)."""
     from lenet_course.config import TrainConfig
-    from lenet_course.grading.judge.runner import grade
-    from lenet_course.kit import kit_root
 
     config = config or TrainConfig()
     gpu = torch.cuda.is_available()
@@ -204,41 +202,16 @@ def validate(
     out.mkdir(parents=True, exist_ok=True)
     result = Validation(environment=environment())
 
-    on_step("grading the reference solutions (10-epoch training included)")
-    report = grade(kit_root() / "solutions", data_root=root)
-    result.checks.append(solutions_check(report))
-    mnist = [t for t in report.tests if "MNIST" in t.title]
-    if mnist:
-        result.checks.append(
-            Check(
-                "10-epoch accuracy above 95% (grader's evaluation)",
-                mnist[0].status == "passed",
-                mnist[0].message,
-            )
-        )
-
-    on_step("checking that the stubs fail")
-    stubs = grade(kit_root() / "exercises", full=False)
-    not_impl = all("NotImplementedError" in t.message for t in stubs.tests if t.status == "failed")
-    result.checks.append(
-        Check(
-            "exercises fail every test with NotImplementedError",
-            stubs.score == 0 and not_impl,
-            f"{stubs.score}/{stubs.max_score}",
-        )
-    )
-
+    result.checks += grading_checks(root, on_step)
     result.timings += time_paths(root, config, device, on_step=on_step)
     on_step("timing one epoch: torchvision DataLoader")
-    tv = time_epoch(
-        root,
-        dataclasses.replace(
-            config, epochs=1, device=str(device), loader="torchvision", cuda_graph=False
-        ),
+    lecture = dataclasses.replace(
+        config, epochs=1, device=str(device), loader="torchvision", cuda_graph=False
     )
-    result.timings.append(
-        PathTiming("torchvision DataLoader (lecture)", tv, None, 1, "after warm-up")
+    tv = PathTiming(
+        "torchvision DataLoader (lecture)", time_epoch(root, lecture), None, 1, "after warm-up"
     )
+    result.timings.append(tv)
     result.checks += target_checks(result.timings, device.type, config.epochs)
 
     if bench_suite:
@@ -249,6 +222,34 @@ def validate(
     atomic_write(out / "validation.json", json.dumps(result.to_dict(), indent=1))
     atomic_write(out / "validation.md", result.to_markdown())
     return result
+
+
+def grading_checks(root: Path, on_step: Callable[[str], None]) -> list[Check]:
+    """The solutions earn every point (the 10-epoch accuracy, by the grader's own evaluation,
+    among them) and the stubs none, each failing with NotImplementedError."""
+    from lenet_course.grading.judge.runner import grade
+    from lenet_course.kit import kit_root
+
+    on_step("grading the reference solutions (10-epoch training included)")
+    report = grade(kit_root() / "solutions", data_root=root)
+    checks = [solutions_check(report)]
+    mnist = [t for t in report.tests if "MNIST" in t.title]
+    if mnist:
+        passed = mnist[0].status == "passed"
+        checks.append(
+            Check("10-epoch accuracy above 95% (grader's evaluation)", passed, mnist[0].message)
+        )
+    on_step("checking that the stubs fail")
+    stubs = grade(kit_root() / "exercises", full=False)
+    not_impl = all("NotImplementedError" in t.message for t in stubs.tests if t.status == "failed")
+    checks.append(
+        Check(
+            "exercises fail every test with NotImplementedError",
+            stubs.score == 0 and not_impl,
+            f"{stubs.score}/{stubs.max_score}",
+        )
+    )
+    return checks
 
 
 def run_bench_suite(out: Path, root: Path, on_step: Callable[[str], None]) -> Check:
