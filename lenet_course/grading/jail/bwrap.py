@@ -24,32 +24,10 @@ def nvidia_devices() -> tuple[str, ...]:
     return tuple(str(dev) for dev in sorted(Path("/dev").glob("nvidia*")))
 
 
-def bwrap_args(
-    submission: Path,
-    data_root: Path | None,
-    *,
-    gpu: bool,
-    gpu_devices: tuple[str, ...] = (),
-    as_root: bool = True,
-) -> list[str]:
-    """The bubblewrap options of one worker's jail. ``as_root``: keep the capabilities that
-    :data:`DROP` needs to hand the scratch to a uid of its own; else a user namespace, in
-    which the worker keeps the grader's uid and bubblewrap drops every capability."""
-    args = [
-        "bwrap",
-        "--unshare-pid",
-        "--unshare-net",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--unshare-cgroup-try",
-        "--die-with-parent",
-        "--new-session",
-    ]
-    if as_root:
-        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN"]
-    else:
-        args += ["--unshare-user"]
-    args += ["--ro-bind", "/usr", "/usr"]
+def _system(gpu: bool, gpu_devices: tuple[str, ...]) -> list[str]:
+    """The system, read-only: /usr and its top-level links, a few /etc files, /proc, /dev,
+    and for a GPU the driver's device nodes and /sys."""
+    args = ["--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/lib", "/lib32", "/lib64", "/sbin"):
         if os.path.islink(top):
             args += ["--symlink", os.readlink(top), top]
@@ -62,6 +40,27 @@ def bwrap_args(
         for dev in gpu_devices:
             args += ["--dev-bind-try", dev, dev]
         args += ["--ro-bind-try", "/sys", "/sys"]
+    return args
+
+
+def bwrap_args(
+    submission: Path,
+    data_root: Path | None,
+    *,
+    gpu: bool,
+    gpu_devices: tuple[str, ...] = (),
+    as_root: bool = True,
+) -> list[str]:
+    """The bubblewrap options of one worker's jail. ``as_root``: keep the capabilities that
+    :data:`DROP` needs to hand the scratch to a uid of its own; else a user namespace, in
+    which the worker keeps the grader's uid and bubblewrap drops every capability."""
+    args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+    args += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    if as_root:
+        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN"]
+    else:
+        args += ["--unshare-user"]
+    args += _system(gpu, gpu_devices)
     binds: list[tuple[str, str]] = []
     for prefix in dict.fromkeys((sys.base_prefix, sys.prefix)):
         if not prefix.startswith("/usr/") and prefix != "/usr":
@@ -90,14 +89,8 @@ def bwrap_args(
         for folder in (protocol.JAIL_DATA, f"{protocol.JAIL_DATA}/MNIST"):
             args += ["--perms", "0755", "--dir", folder]
         args += ["--ro-bind", str(raw), f"{protocol.JAIL_DATA}/MNIST/raw"]
-    args += [
-        "--perms",
-        "0700",
-        "--size",
-        str(SCRATCH_MB * 1024 * 1024),
-        "--tmpfs",
-        protocol.JAIL_SCRATCH,
-    ]
+    scratch = ["--size", str(SCRATCH_MB * 1024 * 1024), "--tmpfs", protocol.JAIL_SCRATCH]
+    args += ["--perms", "0700", *scratch]
     # Everything but /scratch read-only: the folders bwrap made on its way to the binds live
     # in its own tmpfs, which a worker under the grader's uid (a user namespace) could fill.
     args += ["--remount-ro", "/", "--chdir", protocol.JAIL_SCRATCH, "--clearenv"]
