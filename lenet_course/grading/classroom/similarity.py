@@ -177,7 +177,7 @@ class Screen:
     seconds: float
     highlights: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
     """(student_a, student_b, exercise) -> both files as HTML, matching code in <mark>:
-    for flagged matches only."""
+    for the flagged matches shown side by side only."""
 
     @property
     def flagged(self) -> list[Match]:
@@ -262,7 +262,8 @@ class _Exercise:
 
 def screen_class(folder: Path, config: ScreenConfig | None = None) -> Screen:
     """Compare every pair of student subfolders of ``folder``, per exercise file, and each
-    submission with the reference solutions where there are some."""
+    submission with the reference solutions where there are some. The matching code is
+    marked only for the pairs the page shows side by side (``config.side_by_side``)."""
     require()
     from lenet_course.grading.classroom.roster import students
 
@@ -271,56 +272,62 @@ def screen_class(folder: Path, config: ScreenConfig | None = None) -> Screen:
     boilerplate = config.boilerplate_dir()
     reference, note = config.reference_dir()
     names = [s.name for s in students(folder)]
-    matches: list[Match] = []
-    highlights: dict[tuple[str, str, str], tuple[str, str]] = {}
+    found: list[tuple[Match, tuple, tuple]] = []  # the match, and (text, slices) of each side
     pairs = 0
     for exercise in EXERCISES:
-        ex = _Exercise(exercise, (boilerplate / f"{exercise}.py").read_text(), config)
-        texts = {n: read_code(Path(folder) / n / f"{exercise}.py") for n in names}
-        texts = {n: t for n, t in texts.items() if t is not None}
-        if reference is not None:
-            texts[REFERENCE] = (reference / f"{exercise}.py").read_text()
-        keys = {n: ex.fingerprint(t) for n, t in texts.items()}
-        present = [n for n in names if n in texts]
-        pairs += len(present) * (len(present) - 1) // 2
-        todo = _sharing_pairs(present, {n: ex.prints[keys[n]].hashes for n in present})
-        if reference is not None:
-            todo += [(n, REFERENCE) for n in present]
-        for a, b in todo:
-            overlap, sim_a, sim_b, slices = ex.compare(keys[a], keys[b])
-            if not overlap:
-                continue
-            flagged = max(sim_a, sim_b) >= config.threshold and overlap >= config.min_chars
-            matches.append(
-                Match(
-                    a,
-                    b,
-                    exercise,
-                    sim_a,
-                    sim_b,
-                    overlap,
-                    _line_ranges(texts[a], slices[0]),
-                    _line_ranges(texts[b], slices[1]),
-                    flagged,
-                )
-            )
-            if flagged:
-                highlights[a, b, exercise] = (
-                    _highlight(texts[a], slices[0]),
-                    _highlight(texts[b], slices[1]),
-                )
-    matches.sort(key=lambda m: (-m.flagged, -m.score, m.student_a, m.student_b, m.exercise))
-    return Screen(
-        config,
-        names,
-        matches,
-        pairs,
-        str(boilerplate),
-        None if reference is None else str(reference),
-        note,
-        time.perf_counter() - start,
-        highlights,
+        compared, matched = _screen_exercise(
+            exercise, names, Path(folder), boilerplate, reference, config
+        )
+        pairs += compared
+        found += matched
+    matches = sorted(
+        (m for m, _, _ in found),
+        key=lambda m: (-m.flagged, -m.score, m.student_a, m.student_b, m.exercise),
     )
+    sides = {(m.student_a, m.student_b, m.exercise): (a, b) for m, a, b in found}
+    shown = sorted(
+        (m for m in matches if m.flagged),
+        key=lambda m: (-m.score, m.student_a, m.student_b, m.exercise),
+    )[: config.side_by_side]
+    highlights = {}
+    for m in shown:
+        (text_a, slices_a), (text_b, slices_b) = sides[m.student_a, m.student_b, m.exercise]
+        highlights[m.student_a, m.student_b, m.exercise] = (
+            _highlight(text_a, slices_a),
+            _highlight(text_b, slices_b),
+        )
+    return Screen(
+        config, names, matches, pairs, str(boilerplate),
+        None if reference is None else str(reference), note, time.perf_counter() - start,
+        highlights,
+    )  # fmt: skip
+
+
+def _screen_exercise(
+    exercise: str, names: list[str], folder: Path, boilerplate: Path, reference, config
+) -> tuple[int, list[tuple[Match, tuple, tuple]]]:
+    """One exercise file across the class: the student pairs compared, and each match with
+    the text and matching slices of both sides."""
+    ex = _Exercise(exercise, (boilerplate / f"{exercise}.py").read_text(), config)
+    texts = {n: read_code(folder / n / f"{exercise}.py") for n in names}
+    texts = {n: t for n, t in texts.items() if t is not None}
+    if reference is not None:
+        texts[REFERENCE] = (reference / f"{exercise}.py").read_text()
+    keys = {n: ex.fingerprint(t) for n, t in texts.items()}
+    present = [n for n in names if n in texts]
+    todo = _sharing_pairs(present, {n: ex.prints[keys[n]].hashes for n in present})
+    if reference is not None:
+        todo += [(n, REFERENCE) for n in present]
+    found = []
+    for a, b in todo:
+        overlap, sim_a, sim_b, slices = ex.compare(keys[a], keys[b])
+        if not overlap:
+            continue
+        flagged = max(sim_a, sim_b) >= config.threshold and overlap >= config.min_chars
+        lines_a, lines_b = _line_ranges(texts[a], slices[0]), _line_ranges(texts[b], slices[1])
+        match = Match(a, b, exercise, sim_a, sim_b, overlap, lines_a, lines_b, flagged)
+        found.append((match, (texts[a], slices[0]), (texts[b], slices[1])))
+    return len(present) * (len(present) - 1) // 2, found
 
 
 def _sharing_pairs(names: list[str], hashes: dict[str, set]) -> list[tuple[str, str]]:

@@ -223,6 +223,24 @@ class Worker:
             }
         )
 
+    def _bwrap_command(self, python: list[str], root: bool, uid: str) -> list[str]:
+        """The worker in bubblewrap: as root it drops to ``uid`` inside (:data:`DROP`)."""
+        name = worker_name(self.uid) if root else _own_name()
+        env = _environment(protocol.JAIL_SCRATCH, self.limits.threads, name)
+        args = bwrap_args(
+            self.submission,
+            self.data_root,
+            gpu=self.gpu,
+            as_root=root,
+            gpu_devices=nvidia_devices() if self.gpu else (),
+        )
+        for k, v in env.items():
+            args += ["--setenv", k, v]
+        config = self._config(protocol.JAIL_SUBMISSION)
+        if root:
+            return [*args, "--", "/bin/sh", "-c", DROP, "jail", uid, *python, config]
+        return [*args, "--", *python, config]
+
     def _command(self) -> tuple[list[str], dict[str, str], str]:
         # -I (isolated) where the jail matters; a student's own check keeps their user site.
         isolated = ["-I"] if self.level != "none" else []
@@ -233,21 +251,7 @@ class Worker:
         uid = str(UID_BASE + secrets.randbelow(800_000)) if root else str(os.getuid())
         self.uid = int(uid)
         if self.level == "bwrap":
-            name = worker_name(self.uid) if root else _own_name()
-            env = _environment(protocol.JAIL_SCRATCH, self.limits.threads, name)
-            args = bwrap_args(
-                self.submission,
-                self.data_root,
-                gpu=self.gpu,
-                as_root=root,
-                gpu_devices=nvidia_devices() if self.gpu else (),
-            )
-            for k, v in env.items():
-                args += ["--setenv", k, v]
-            config = self._config(protocol.JAIL_SUBMISSION)
-            if root:
-                return [*args, "--", "/bin/sh", "-c", DROP, "jail", uid, *python, config], {}, "/"
-            return [*args, "--", *python, config], {}, "/"
+            return self._bwrap_command(python, root, uid), {}, "/"
         self.workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(self.workdir) / f"scratch-{self.exercise}-{secrets.token_hex(4)}"
         scratch.mkdir(mode=0o700)
@@ -276,16 +280,8 @@ class Worker:
                 )
             config = self._config(str(readable), confine)
             if dropped:
-                drop = [
-                    "setpriv",
-                    f"--reuid={uid}",
-                    f"--regid={uid}",
-                    "--clear-groups",
-                    "--inh-caps=-all",
-                    "--bounding-set=-all",
-                    "--no-new-privs",
-                    "--",
-                ]
+                drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+                drop += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
                 return [*drop, *python, config], env, str(scratch)
             return [*python, config], env, str(scratch)
         env["PATH"] = os.environ.get("PATH", env["PATH"])

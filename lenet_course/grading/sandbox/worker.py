@@ -64,6 +64,28 @@ def apply_limits(limits: dict, *, shared_uid: bool = False) -> None:
         _limit(resource.RLIMIT_NPROC, limits["processes"] + extra)
 
 
+def answer(probes, protocol, sub, request: dict) -> dict:
+    """The probe's value as plain data, or why there is none and whose fault that is."""
+    try:
+        probe = probes.PROBES[request["op"]]
+        value = probe(sub, **protocol.decode(request.get("args", {})))
+        return {"ok": True, "value": protocol.encode(value)}
+    except MemoryError:
+        return {"ok": False, "error": "MemoryError: your code ran out of memory"}
+    except BaseException as exc:  # noqa: BLE001 - SystemExit too: report, don't die
+        whose = probes.fault(exc, sub.folder)
+        if whose == "student":
+            return {"ok": False, "error": probes.describe(exc, sub.folder), "fault": whose}
+        # no line of the submission on the stack: the instructor needs the trace
+        trace = "".join(traceback.format_exception(exc))[-protocol.MAX_TRACE_CHARS :]
+        return {
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "fault": whose,
+            "trace": trace,
+        }
+
+
 def main(argv: list[str]) -> None:
     config = json.loads(argv[0])
     apply_limits(config.get("limits", {}), shared_uid=bool(config.get("shared_uid")))
@@ -101,24 +123,7 @@ def main(argv: list[str]) -> None:
             # just before the judge's deadline, the stack goes to stderr: the judge shows the
             # student the line their code was running when it ran out of time
             faulthandler.dump_traceback_later(max(0.2, seconds - min(1.0, seconds / 10)))
-        try:
-            probe = probes.PROBES[request["op"]]
-            value = probe(sub, **protocol.decode(request.get("args", {})))
-            reply.update(ok=True, value=protocol.encode(value))
-        except MemoryError:
-            reply.update(ok=False, error="MemoryError: your code ran out of memory")
-        except BaseException as exc:  # noqa: BLE001 - SystemExit too: report, don't die
-            whose = probes.fault(exc, sub.folder)
-            if whose == "student":
-                reply.update(ok=False, error=probes.describe(exc, sub.folder), fault=whose)
-            else:  # no line of the submission on the stack: the instructor needs the trace
-                trace = "".join(traceback.format_exception(exc))
-                reply.update(
-                    ok=False,
-                    error=f"{type(exc).__name__}: {exc}",
-                    fault=whose,
-                    trace=trace[-protocol.MAX_TRACE_CHARS :],
-                )
+        reply.update(answer(probes, protocol, sub, request))
         faulthandler.cancel_dump_traceback_later()
         try:
             message = protocol.dumps(reply)
