@@ -382,12 +382,12 @@ def test_exits_kills_hangs_and_memory_hogs_cost_only_their_own_tests(submission,
     assert "ran out of time" in lost["test_snapshots_have_the_kernel_shapes"]
     assert "memory" in lost["test_rows_are_log_probabilities"].lower()
     assert time.monotonic() - start < 180
-    from tests.grading.test_jail import _jailed_uids, survivors
+    from tests.grading.test_jail import jailed_uids, survivors
 
     time.sleep(0.5)
     assert not survivors("600.4242"), "a process started by the submission outlived its grading"
     if os.geteuid() == 0:  # and nothing at all of a worker's own uid
-        assert not _jailed_uids(), "a process started by the submission outlived its grading"
+        assert not jailed_uids(), "a process started by the submission outlived its grading"
 
 
 # --- 5. other submissions in grade-all ----------------------------------------------------

@@ -278,11 +278,11 @@ def test_the_cluster_is_checked_before_anything_is_submitted(monkeypatch):
         cluster.check_slurm(ClusterConfig())
     monkeypatch.setattr(cluster.shutil, "which", lambda name: f"/usr/bin/{name}")
     off = "sacct: error: Slurm accounting storage is disabled"
-    monkeypatch.setattr(cluster, "_slurm_command", _answers(sacct=(1, "", off)))
+    monkeypatch.setattr(cluster, "slurm_command", _answers(sacct=(1, "", off)))
     with pytest.raises(UserError, match="accounting does not answer.*storage is disabled"):
         cluster.check_slurm(ClusterConfig())
     monkeypatch.setattr(
-        cluster, "_slurm_command",
+        cluster, "slurm_command",
         _answers(sacct=(0, "", ""), sinfo=(0, "teach\ngpu\n", ""), sacctmgr=(0, "cs101\n", "")),
     )  # fmt: skip
     cluster.check_slurm(ClusterConfig(partition="teach", account="cs101"))
@@ -294,12 +294,12 @@ def test_the_cluster_is_checked_before_anything_is_submitted(monkeypatch):
 
 def test_squeue_says_which_tasks_are_still_queued_or_running(monkeypatch):
     listing = "5_0|COMPLETED\n5_1|RUNNING\n5_2|PENDING\n6|CANCELLED\n"
-    monkeypatch.setattr(cluster, "_slurm_command", _answers(squeue=(0, listing, "")))
+    monkeypatch.setattr(cluster, "slurm_command", _answers(squeue=(0, listing, "")))
     assert cluster.queued(["5_0", "5_2", "6"]) == {"5_1", "5_2"}
     gone = "slurm_load_jobs error: Invalid job id specified"
-    monkeypatch.setattr(cluster, "_slurm_command", _answers(squeue=(1, "", gone)))
+    monkeypatch.setattr(cluster, "slurm_command", _answers(squeue=(1, "", gone)))
     assert cluster.queued(["5_0"]) == set(), "an array purged from the queue has nothing queued"
-    monkeypatch.setattr(cluster, "_slurm_command", _answers(squeue=(1, "", "timed out")))
+    monkeypatch.setattr(cluster, "slurm_command", _answers(squeue=(1, "", "timed out")))
     assert cluster.queued(["5_0"]) is None, "squeue not answering says nothing"
     monkeypatch.setattr(cluster.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(
         FileNotFoundError("squeue")))  # fmt: skip
@@ -317,13 +317,13 @@ def test_a_job_sacct_records_late_is_said_cancelled_not_vanished(monkeypatch):
         asked.append(args)
         return subprocess.CompletedProcess(args, 0, next(answers), "")
 
-    monkeypatch.setattr(cluster, "_slurm_command", sacct)
+    monkeypatch.setattr(cluster, "slurm_command", sacct)
     monkeypatch.setattr(cluster, "ACCOUNTING_POLL_SECONDS", 0.01)
     state = cluster.accounted_state("7_1", wait=5)
     assert state == "CANCELLED by 0" and len(asked) == 3, (state, asked)
     assert "cancelled" in cluster.failure_reason(None, state, ClusterConfig())
     none = lambda *a: subprocess.CompletedProcess(a, 0, "", "")  # noqa: E731
-    monkeypatch.setattr(cluster, "_slurm_command", none)
+    monkeypatch.setattr(cluster, "slurm_command", none)
     started = time.monotonic()
     assert cluster.accounted_state("7_1", wait=0.2) == "", "no record within the wait: none"
     assert time.monotonic() - started < 2, "the wait is bounded"

@@ -197,7 +197,7 @@ def udp_listener():
     server.close()
 
 
-def _jailed_uids() -> set[int]:
+def jailed_uids() -> set[int]:
     """Uids of the grader's workers that still have a live process (zombies are dead)."""
     return {uid for _, uid in client.live_processes() if uid >= levels.UID_BASE}
 
@@ -344,7 +344,7 @@ def test_the_jail_blocks_every_breach_and_kills_escapees(
         assert ping["pid"] < 10 and ping["cwd"] == "/scratch", "bwrap: a PID namespace, /scratch"
     assert not breaches, f"the worker jailed at the {forced} level could: {breaches}"
     _assert_host_untouched(tmp_path, before, listener, udp_listener)
-    assert worker.uid not in _jailed_uids(), "a process started by the worker outlived it"
+    assert worker.uid not in jailed_uids(), "a process started by the worker outlived it"
 
 
 @needs_non_root
@@ -400,7 +400,7 @@ def test_reduced_level_still_drops_the_uid_and_kills_everything_it_started(
                    "cannot write its own scratch"):  # fmt: skip
         assert not outcome[breach], f"at the reduced level the worker still {breach}"
     time.sleep(0.5)
-    assert worker.uid not in _jailed_uids(), "a process started by the worker outlived it"
+    assert worker.uid not in jailed_uids(), "a process started by the worker outlived it"
 
 
 def test_without_root_the_worker_is_a_plain_child_process(tmp_path, monkeypatch, mnist_root):

@@ -116,7 +116,7 @@ def _kind(executor) -> str:
     return executor.lenet_config.kind
 
 
-def _slurm_command(*args: str) -> subprocess.CompletedProcess:
+def slurm_command(*args: str) -> subprocess.CompletedProcess:
     """A Slurm command's answer; one that cannot run answers with exit 127 and why."""
     try:
         return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
@@ -134,7 +134,7 @@ def check_slurm(config: ClusterConfig) -> None:
                 f"--executor slurm: {command} is not on PATH here. Fix: run grade-all on the "
                 "cluster's login node, where Slurm's commands are."
             )
-    sacct = _slurm_command("sacct", "--noheader", "-X", "-S", "now")
+    sacct = slurm_command("sacct", "--noheader", "-X", "-S", "now")
     if sacct.returncode != 0:
         said = (sacct.stderr or sacct.stdout).strip().splitlines()
         raise UserError(
@@ -145,7 +145,7 @@ def check_slurm(config: ClusterConfig) -> None:
             "docs/class-grading.md, 'What the cluster must provide'."
         )
     if config.partition:
-        listed = _slurm_command("sinfo", "--noheader", "--format=%R")
+        listed = slurm_command("sinfo", "--noheader", "--format=%R")
         names = sorted(set(listed.stdout.split()))
         if listed.returncode == 0 and config.partition not in names:
             raise UserError(
@@ -153,7 +153,7 @@ def check_slurm(config: ClusterConfig) -> None:
                 f"{', '.join(names) or 'none'}). Fix: pick one from `sinfo -s`."
             )
     if config.account:
-        listed = _slurm_command(
+        listed = slurm_command(
             "sacctmgr",
             "--noheader",
             "--parsable2",
@@ -187,7 +187,7 @@ def queued(job_ids) -> set[str] | None:
     or None when it does not answer. A task of an array cancelled while still pending has
     no sacct record of its own (Slurm 22.05): only its absence from squeue says it ended."""
     arrays = sorted({str(job_id).split("_")[0] for job_id in job_ids})
-    said = _slurm_command(
+    said = slurm_command(
         "squeue",
         "--noheader",
         "--array",
@@ -213,7 +213,7 @@ def accounted_state(job_id: str, wait: float = ACCOUNTING_WAIT_SECONDS) -> str:
     few seconds for up to ``wait`` seconds; "" when accounting still has no record of it."""
     deadline = time.monotonic() + wait
     while True:
-        said = _slurm_command(
+        said = slurm_command(
             "sacct", "--noheader", "-X", "--parsable2", "--format=JobID,State", f"--jobs={job_id}"
         )
         for line in said.stdout.splitlines():
