@@ -25,6 +25,7 @@ from lenet_course.grading.judge.spec import IMPRINT_MIN
 from lenet_course.kit import kit_root
 from lenet_course.model import LeNet
 from tests.grading.conftest import (
+    FAST,
     FAST_MAX,
     SMALL,
     by_name,
@@ -110,7 +111,12 @@ def test_lying_tensors_patched_comparisons_and_forged_replies_earn_nothing(submi
     sub = submission({"ex4_kernels": (KERNEL_CHANGE, lying)}, drop=OTHER_THAN["ex4_kernels"])
     report = fast_grade(sub)
     assert "test_kernel_change_is_after_minus_before" in failed(report)
-    assert points(report, "ex4_kernels") == 20 - 4, failed(report)
+    change = next(
+        i["points"]
+        for i in catalog()
+        if i["nodeid"].endswith("::test_kernel_change_is_after_minus_before")
+    )
+    assert points(report, "ex4_kernels") == FAST["ex4_kernels"] - change, failed(report)
 
 
 # --- 2. reusing the kit's reference code or the solutions ---------------------------------
@@ -167,8 +173,10 @@ def test_borrowing_the_reference_or_the_solutions_earns_nothing(submission, unto
         assert "the filesystem was not hidden" in " ".join(report.notes), report.notes
         return
     assert points(report, "ex1_lenet") == 0 and points(report, "ex3_train") == 0
-    assert points(report, "ex2_log_softmax") == 20, "Exercise 2 stands on a trusted Exercise 1"
-    assert points(report, "ex4_kernels") == 20
+    assert points(report, "ex2_log_softmax") == FAST["ex2_log_softmax"], (
+        "Exercise 2 stands on a trusted Exercise 1"
+    )
+    assert points(report, "ex4_kernels") == FAST["ex4_kernels"]
 
 
 # --- 3. bringing results instead of computing them ----------------------------------------

@@ -24,6 +24,7 @@ from lenet_course.grading.classroom.cluster import (
 )
 from lenet_course.grading.classroom.gradebook import grade_all
 from lenet_course.grading.classroom.status import Kind, Status
+from lenet_course.grading.judge.catalog import points
 from lenet_course.kit import kit_root
 from tests.grading.conftest import FAST_MAX, SMALL, make_submission
 
@@ -32,7 +33,7 @@ submitit = pytest.importorskip("submitit", reason="submitit is in [dev]; install
 
 def a_class(folder, *, broken: bool = True):
     """A correct submission, the unfinished stubs and, with ``broken``, one whose Exercise 3
-    does not parse: worth FAST_MAX, 0 and FAST_MAX minus Exercise 3's 27 fast points."""
+    does not parse: worth FAST_MAX, 0 and FAST_MAX minus Exercise 3's fast points."""
     make_submission(folder / "ada")
     shutil.copytree(kit_root() / "exercises", folder / "bob", ignore=shutil.ignore_patterns("_*"))
     if broken:
@@ -55,7 +56,7 @@ def test_local_executor_grades_a_class_and_a_rerun_skips_everyone(tmp_path):
     ], outcomes  # fmt: skip
     book = gradebook(out)
     assert {s: int(r["total"]) for s, r in book.items()} == {
-        "ada": FAST_MAX, "bob": 0, "cy": FAST_MAX - 27
+        "ada": FAST_MAX, "bob": 0, "cy": FAST_MAX - points()["fast_by_exercise"]["ex3_train"]
     }  # fmt: skip
     assert book["cy"]["ex3_train"] == "0" and book["cy"]["ex1_lenet"] == "25"
     jobs = list((out / ".submitit").glob("*_result.pkl"))

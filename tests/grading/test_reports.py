@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from lenet_course.grading.classroom.gradebook import grade_all
 from lenet_course.grading.judge.reports import gradescope, junit, write_gradescope
 from lenet_course.grading.judge.runner import GradeReport, TestResult, grade
-from tests.grading.conftest import FAST_MAX, SMALL, make_submission
+from tests.grading.conftest import FAST, FAST_MAX, SMALL, make_submission
 
 
 def sample_report() -> GradeReport:
@@ -86,8 +86,9 @@ def test_grade_all_writes_a_complete_gradebook_and_resumes(tmp_path):
     assert set(rows) == {"ada", "bob", "cy", "eve", "fay"}
     totals = {name: int(r["total"]) for name, r in rows.items()}
     # fay's wrong class name costs Exercise 1 only: Exercise 2 stands on a trusted LeNet
-    assert totals == {"ada": FAST_MAX, "bob": 25, "cy": 0, "eve": 0, "fay": 20}
-    assert rows["bob"]["ex4_kernels"] == "0" and rows["bob"]["ex1_lenet"] == "25"
+    ex1, ex2 = FAST["ex1_lenet"], FAST["ex2_log_softmax"]
+    assert totals == {"ada": FAST_MAX, "bob": ex1, "cy": 0, "eve": 0, "fay": ex2}
+    assert rows["bob"]["ex4_kernels"] == "0" and rows["bob"]["ex1_lenet"] == str(ex1)
     for name in rows:
         assert (out / name / "results.json").is_file()
     # The similarity screen ran after the grading: bob's Exercise 1 is ada's (both the

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from lenet_course.grading.judge.catalog import points
 from lenet_course.kit import EXERCISES, kit_root
 from tests.image.test_documented_lines import ENGINE
 
@@ -135,7 +136,7 @@ def test_setup_and_run_autograder_on_the_stand_in(autograder):
     ]
 
 
-FULL_MARKS = 100
+FULL_MARKS = points()["total"]
 
 # A submission that reaches for the kit's files: the reference model by import, and every
 # Python file the bundle ships (its graded tests and the judge's references among them).

@@ -130,3 +130,21 @@ def _collect() -> list[dict]:
         if proc.returncode != 0 or not out.exists():
             raise GraderError(f"could not collect the graded tests:\n{proc.stdout}{proc.stderr}")
         return json.loads(out.read_text())
+
+
+def points(items=None) -> dict:
+    """What can be earned, summed from the graded tests' markers (the one place points are
+    written): ``total``; ``fast``, without the 10-epoch training tests; ``visible_fast``,
+    what a student's ``check`` can show; ``hidden``; and ``fast_by_exercise``."""
+    items = catalog() if items is None else items
+    fast = [i for i in items if not i["slow"]]
+    by_exercise: dict[str, int] = {}
+    for i in fast:
+        by_exercise[i["exercise"]] = by_exercise.get(i["exercise"], 0) + i["points"]
+    return {
+        "total": sum(i["points"] for i in items),
+        "fast": sum(i["points"] for i in fast),
+        "visible_fast": sum(i["points"] for i in fast if not i["hidden"]),
+        "hidden": sum(i["points"] for i in items if i["hidden"]),
+        "fast_by_exercise": by_exercise,
+    }
