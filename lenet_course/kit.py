@@ -1,13 +1,36 @@
-"""Where the kit's files are: its source tree, the four exercises, and the folder a target
-name stands for. Plain paths and names: nothing here imports a submission."""
+"""The course in one place: its exercises, the thresholds a course would change, where the
+kit's files are, and the folder a target name stands for. Plain names and numbers: nothing
+here imports a submission.
+
+The points are written once, on each graded test (``@pytest.mark.points``); every total is
+summed from them (:func:`lenet_course.grading.judge.catalog.points`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from lenet_course.errors import UserError
 
-EXERCISES = ("ex1_lenet", "ex2_log_softmax", "ex3_train", "ex4_kernels")
+
+@dataclass(frozen=True)
+class Exercise:
+    module: str  # the file a student writes, without .py; its tests: tests/graded/test_<module>.py
+    task: str  # what the student does, in a few words (the release's README lists them)
+
+
+COURSE = (
+    Exercise("ex1_lenet", "define the net"),
+    Exercise("ex2_log_softmax", "add its log-softmax output"),
+    Exercise("ex3_train", "write the training loop"),
+    Exercise("ex4_kernels", "show the kernels it learns"),
+)
+EXERCISES = tuple(e.module for e in COURSE)
+
+# What the graded training must reach: the test accuracy (percent) after this many epochs on
+# MNIST. The graded tests read them, and their titles show them ({PASS_ACCURACY}, {EPOCHS}).
+THRESHOLDS = {"PASS_ACCURACY": 95.0, "EPOCHS": 10}
 
 
 def kit_root() -> Path:

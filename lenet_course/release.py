@@ -19,7 +19,7 @@ from pathlib import Path
 from lenet_course import authoring
 from lenet_course.errors import UserError
 from lenet_course.files import atomic_write
-from lenet_course.kit import EXERCISES, kit_root
+from lenet_course.kit import COURSE, EXERCISES, kit_root
 
 # The kit code a student release ships: what `check` (the grader, its jail and its reports),
 # `data` and the notebooks import. None of it answers an exercise; `leaks` checks that.
@@ -237,10 +237,11 @@ def _readme(visible: list[dict], hidden: list[dict], notebooks: list[str]) -> st
         extra = f" + {held} hidden" if held else ""
         rows.append(f"| `exercises/{ex}.py` | `notebooks/{ex}.ipynb` | {shown}{extra} |")
     total = sum(i["points"] for i in visible) + sum(t["points"] for t in hidden)
+    tasks = [e.task for e in COURSE]
+    steps = ", ".join(tasks[:-1]) + f", and {tasks[-1]}" if len(tasks) > 1 else tasks[0]
     return f"""# The LeNet lab
 
-Train a LeNet to classify MNIST digits in PyTorch, one piece at a time: define the net, add
-its log-softmax output, write the training loop, and show the kernels it learns.
+Train a LeNet to classify MNIST digits in PyTorch, one piece at a time: {steps}.
 
 ## Set up (once)
 

@@ -187,7 +187,28 @@ def _register_validate_and_bench(command) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+def cmd_new_exercise(args: argparse.Namespace) -> int:
+    from lenet_course.kit import kit_root
+    from lenet_course.scaffold import new_exercise
+
+    root = kit_root()
+    written = new_exercise(root, args.name, args.task)
+    console = views.console()
+    for path in written:
+        console.print(f"wrote {path.relative_to(root)}")
+    console.print(
+        "Next: replace each TODO (docs/instructors.md, 'A new exercise'); then "
+        "`lenet-course make-exercises` and `lenet-course grade solutions --fast`."
+    )
+    return 0
+
+
 def _register_authoring(command) -> None:
+    p = command("new-exercise", help="instructors: write the next exercise's working skeleton")
+    p.add_argument("name", help="the function the student writes, e.g. confusion_matrix")
+    p.add_argument("--task", default="", help="what the student does, in a few words")
+    p.set_defaults(func=cmd_new_exercise)
+
     p = command("release", help="instructors: write a student repository (no solutions)")
     p.add_argument("edition", choices=["student"], help="which release (student)")
     p.add_argument("out", help="folder to write; must be new or empty (or use --force)")

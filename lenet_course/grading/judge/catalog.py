@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lenet_course.files import atomic_write
 from lenet_course.grading.blame import GraderError
-from lenet_course.kit import kit_root
+from lenet_course.kit import THRESHOLDS, kit_root
 
 
 def tests_dir() -> Path:
@@ -37,8 +37,9 @@ def short(nodeid: str) -> str:
 
 
 def _title(item) -> str:
+    """The test's docstring's first line, with the course's thresholds filled in."""
     doc = (getattr(item.obj, "__doc__", None) or "").strip()
-    return doc.splitlines()[0] if doc else item.name
+    return doc.splitlines()[0].format(**THRESHOLDS) if doc else item.name
 
 
 def describe(items) -> list[dict]:
@@ -77,11 +78,12 @@ def hidden_tests(items) -> list[dict]:
 
 
 def _cache_file() -> Path:
-    """Where the catalog of this exact version of the graded tests is kept."""
+    """Where the catalog of this exact version of the graded tests (and of the course's
+    declaration, whose thresholds their titles show) is kept."""
     h = hashlib.sha256()
-    for path in sorted(
-        [*tests_dir().glob("*.py"), Path(__file__), Path(__file__).with_name("plugin.py")]
-    ):
+    sources = [*tests_dir().glob("*.py"), Path(__file__), Path(__file__).with_name("plugin.py")]
+    sources.append(Path(__file__).parents[2] / "kit.py")  # the thresholds the titles show
+    for path in sorted(sources):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return cache_dir() / f"catalog-{h.hexdigest()[:16]}.json"
 

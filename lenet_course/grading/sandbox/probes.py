@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import re
 import sys
 import time
 import traceback
@@ -115,10 +116,34 @@ def named_weights(net: nn.Module) -> dict:
 
 
 def tensor(value, what: str) -> torch.Tensor:
-    """``value`` as a plain CPU tensor, or a StudentFailure naming ``what``."""
+    """``value`` as a plain CPU tensor, or a StudentFailure naming ``what``: also for a dtype
+    the protocol does not carry (it keeps each tensor's dtype and shape, or refuses it)."""
     if isinstance(value, torch.Tensor):
+        if str(value.dtype).removeprefix("torch.") not in protocol.CARRIED_DTYPES:
+            raise StudentFailure(
+                f"{what} is a tensor of dtype {value.dtype}, which the grader does not read; "
+                f"use one of {', '.join(protocol.CARRIED_DTYPES)} (float32 for values)."
+            )
         return torch.Tensor.as_subclass(value, torch.Tensor).detach().cpu()
     raise StudentFailure(f"{what} should be a torch.Tensor; it is a {type(value).__name__}.")
+
+
+def plain(value, what: str):
+    """A student's result as plain data that crosses as it is: tensors (dtype and shape kept),
+    numbers, strings, None, and lists and dicts of them; anything else is the student's error,
+    naming ``what``."""
+    if isinstance(value, torch.Tensor):
+        return tensor(value, what).clone()
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) in (list, tuple):
+        return [plain(v, f"{what}[{i}]") for i, v in enumerate(value)]
+    if type(value) is dict:
+        return {str(k): plain(v, f"{what}[{k!r}]") for k, v in value.items()}
+    raise StudentFailure(
+        f"{what} is a {type(value).__name__}; return tensors, numbers, strings, or lists and "
+        "dicts of them."
+    )
 
 
 # --- the submission ----------------------------------------------------------------------
@@ -671,6 +696,20 @@ def ex4_plot(sub: Submission, weights: dict, title: str) -> dict:
     return {"figure": "Figure", "images": images}
 
 
+def call(sub: Submission, module: str, function: str, args=(), kwargs=None) -> dict:
+    """The declared probe: the submission's ``module.function`` called on the judge's plain
+    inputs; its result as plain data (:func:`plain`). A new exercise's tests observe through
+    it without a probe of their own; the judge computes every expected value itself."""
+    if not re.fullmatch(r"ex\d+_\w+", module):
+        raise ValueError(f"call: {module!r} is not an exercise module")
+    fn = sub.attribute(module, function)
+    if not callable(fn):
+        raise StudentFailure(
+            f"{module}.{function} should be a function; it is a {type(fn).__name__}."
+        )
+    return {"result": plain(fn(*args, **(kwargs or {})), f"{function}()")}
+
+
 def ping(sub: Submission) -> dict:
     """Who and where the worker is: the jail tests read this."""
     import os
@@ -680,6 +719,7 @@ def ping(sub: Submission) -> dict:
 
 PROBES: dict[str, Callable[..., dict]] = {
     "ping": ping,
+    "call": call,
     "ex1.build": ex1_build,
     "ex1.forward": ex1_forward,
     "ex2.forward": ex2_forward,

@@ -57,6 +57,7 @@ _DTYPES = {
     "bool": torch.bool,
 }
 _NAMES = {v: k for k, v in _DTYPES.items()}
+CARRIED_DTYPES = tuple(_DTYPES)  # the dtypes a tensor keeps across; others are refused
 
 
 class ProtocolError(RuntimeError):
@@ -79,8 +80,11 @@ submitted code has run yet. A worker that dies before sending it is the grader's
 def array(t: torch.Tensor) -> dict:
     """A tensor as plain data. Subclasses are stripped; only the values cross."""
     t = torch.Tensor.as_subclass(t, torch.Tensor).detach().cpu().contiguous()
-    if t.dtype not in _NAMES:
-        t = t.float()
+    if t.dtype not in _NAMES:  # never converted quietly: the judge would compare other values
+        raise TypeError(
+            f"cannot send a tensor of dtype {t.dtype} as plain data; one of "
+            f"{', '.join(CARRIED_DTYPES)} crosses as it is"
+        )
     raw = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
     return {"__array__": [_NAMES[t.dtype], list(t.shape), base64.b64encode(raw).decode()]}
 

@@ -1,0 +1,156 @@
+"""`lenet-course new-exercise NAME`: a working skeleton of the next exercise.
+
+It writes the exercise's four files and declares it in the course:
+
+* ``solutions/exN_NAME.py``: a function ``NAME`` with its answer between solution markers;
+* ``tests/graded/test_exN_NAME.py``: the judge's reference and one graded test that calls
+  the student's function through the jailed worker's declared probe (``call``);
+* ``notebooks/exN_NAME.py``: a notebook that runs the function and the exercise's checks;
+* an ``Exercise`` entry in :data:`lenet_course.kit.COURSE`, and a row of the README's table;
+
+then it writes the stub ``exercises/exN_NAME.py``. Straight from the command, the skeleton
+grades in full on the solutions and 0 on the stub; the instructor replaces the example
+(every ``TODO``) with the exercise.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+from pathlib import Path
+
+from lenet_course import authoring
+from lenet_course.errors import UserError
+from lenet_course.files import atomic_write
+from lenet_course.kit import EXERCISES
+
+SOLUTION = '''"""Exercise {n}: TODO: one line on what the student writes.
+
+TODO: the instructions, as the student reads them at the top of exercises/{module}.py.
+"""
+
+import torch
+
+
+def {name}(x: torch.Tensor) -> torch.Tensor:
+    """TODO: what ``{name}`` returns. The example: its input, doubled."""
+    # BEGIN SOLUTION: Exercise {n}: TODO: what to write, and a hint (the stub raises this text).
+    return 2 * x
+    # END SOLUTION
+'''
+
+TESTS = '''"""Exercise {n}: TODO: what the graded tests check.
+
+Each test sends the student's function plain inputs through the jailed worker (the declared
+``call`` probe) and compares what comes back with the judge's reference, computed here. The
+hint a student sees is the assertion's message.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def ex{n}(worker_factory):
+    return worker_factory("{module}")
+
+
+def reference(x: torch.Tensor) -> torch.Tensor:
+    """TODO: the judge's own answer. Write it apart from the solution's lines: a line of 12
+    or more characters found in solutions/ and in a shipped file stops the release."""
+    return x + x
+
+
+@pytest.mark.points(5)
+def test_{name}_matches_the_reference(ex{n}, rng):
+    """{name}() gives the reference's values on random inputs"""
+    x = torch.rand(4, 3, generator=rng)
+    got = ex{n}.call("call", module="{module}", function="{name}", args=[x])["result"]
+    want = reference(x)
+    assert isinstance(got, torch.Tensor) and got.shape == want.shape, (
+        f"{name}(x) should return a tensor of shape {{tuple(want.shape)}}; got "
+        f"{{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}}."
+    )
+    assert torch.allclose(got, want), "{name}(x) returned other values. Hint: TODO."
+'''
+
+NOTEBOOK = """# %% [markdown]
+# # Exercise {n}: TODO
+#
+# Write `{name}` in `exercises/{module}.py`. This notebook runs it, then Exercise {n}'s checks.
+
+# %%
+import torch
+
+from lenet_course import notebook
+
+ex{n} = notebook.exercise("{module}")
+try:
+    print(ex{n}.{name}(torch.ones(2, 3)))
+except Exception as exc:  # noqa: BLE001 - a stub says what to write
+    print(notebook.unfinished(exc))
+
+# %% [markdown]
+# ## Your checks
+
+# %%
+report = notebook.check("{module}")
+"""
+
+
+def new_exercise(root: Path, name: str, task: str = "") -> list[Path]:
+    """Write the next exercise's skeleton into the kit at ``root``; the files written."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
+        raise UserError(
+            f"exercise name {name!r}: use lower-case letters, digits and underscores, starting "
+            "with a letter (it names the function the student writes), e.g. confusion_matrix."
+        )
+    n = len(EXERCISES) + 1
+    module = f"ex{n}_{name}"
+    fields = {"n": n, "module": module, "name": name}
+    files = {
+        root / "solutions" / f"{module}.py": SOLUTION.format(**fields),
+        root / "tests" / "graded" / f"test_{module}.py": TESTS.format(**fields),
+        root / "notebooks" / f"{module}.py": NOTEBOOK.format(**fields),
+    }
+    taken = [str(p.relative_to(root)) for p in files if p.exists()]
+    if taken or any(e.endswith(f"_{name}") for e in EXERCISES):
+        raise UserError(
+            f"an exercise named {name!r} exists already ({', '.join(taken) or 'in COURSE'}). "
+            "Fix: choose another name."
+        )
+    kit_py = root / "lenet_course" / "kit.py"
+    declared = _declare(kit_py.read_text(), module, task or "TODO: what the student does")
+    readme = root / "README.md"
+    table = _readme_row(readme.read_text(), module, points=5)
+    for path, text in files.items():
+        atomic_write(path, text)
+    atomic_write(kit_py, declared)
+    atomic_write(readme, table)
+    written = authoring.make_exercises(root / "solutions", root / "exercises")
+    stub = [p for p in written if p.name == f"{module}.py"]
+    return [*files, kit_py, readme, *stub]
+
+
+def _declare(text: str, module: str, task: str) -> str:
+    """``kit.py`` with the exercise appended to ``COURSE``."""
+    match = re.search(r"^COURSE = \(\n(?:    Exercise\(.*\),\n)+\)", text, re.MULTILINE)
+    if match is None:
+        raise UserError(
+            "lenet_course/kit.py: COURSE is not a tuple of one Exercise(...) per line, so the "
+            "new exercise cannot be declared. Fix: add it by hand."
+        )
+    entry = f"    Exercise({json.dumps(module)}, {json.dumps(task)}),\n"
+    return text[: match.end() - 1] + entry + text[match.end() - 1 :]
+
+
+def _readme_row(text: str, module: str, points: int) -> str:
+    """The README with a row for the exercise after the last exercise row of its table."""
+    rows = list(re.finditer(r"^\| `ex\d+_\w+\.py` \|.*\|$", text, re.MULTILINE))
+    if not rows:
+        raise UserError("README.md has no exercise table (| `ex1_lenet.py` | ... |) to extend.")
+    row = f"\n| `{module}.py` | TODO: what you write | {points} |"
+    return text[: rows[-1].end()] + row + text[rows[-1].end() :]

@@ -1,0 +1,95 @@
+"""docs/instructors.md's recipe for a new exercise, run as an instructor runs it, on a copy of
+the kit: `new-exercise`, a threshold and a point value changed in their one home, then
+`make-exercises`, `check`, a fast grade of the stubs, the student release, the Gradescope
+bundle and the lint."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lenet_course.kit import EXERCISES, kit_root
+
+pytestmark = [pytest.mark.validation, pytest.mark.mnist]  # about a minute: `nox -s validation`
+
+MODULE = f"ex{len(EXERCISES) + 1}_double"
+
+
+def kit_copy(tmp_path: Path) -> Path:
+    """The kit's tracked files, as a clone holds them."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=kit_root(), capture_output=True, check=True
+    ).stdout.decode()
+    copy = tmp_path / "kit"
+    for name in filter(None, listed.split("\0")):
+        if (kit_root() / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(kit_root() / name, copy / name)
+    return copy
+
+
+def test_a_new_exercise_from_the_recipe_is_checked_graded_released_and_bundled(
+    tmp_path, mnist_root
+):
+    copy = kit_copy(tmp_path)
+    # the copy's kit, with no jail: the chain is what is tested here, the jail elsewhere
+    env = dict(os.environ, PYTHONPATH=str(copy), LENET_JAIL="none", COLUMNS="200")
+    env["LENET_DATA"] = str(mnist_root)
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, "-m", "lenet_course.cli", *args],
+            cwd=copy, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        return done
+
+    made = cli("new-exercise", "double", "--task", "double a tensor")
+    assert made.returncode == 0, made.stdout + made.stderr
+    for path in (f"solutions/{MODULE}.py", f"tests/graded/test_{MODULE}.py",
+                 f"notebooks/{MODULE}.py", f"exercises/{MODULE}.py"):  # fmt: skip
+        assert (copy / path).is_file(), f"new-exercise did not write {path}"
+
+    # The one home of the course: a threshold in kit.py, a point value on the test.
+    kit_py = copy / "lenet_course" / "kit.py"
+    kit_py.write_text(kit_py.read_text().replace('"PASS_ACCURACY": 95.0', '"PASS_ACCURACY": 96.5'))
+    test = copy / "tests" / "graded" / f"test_{MODULE}.py"
+    test.write_text(test.read_text().replace("@pytest.mark.points(5)", "@pytest.mark.points(7)"))
+    assert cli("make-exercises").returncode == 0
+
+    check = cli("check", "--target", "solutions")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert MODULE in check.stdout and "7/7" in check.stdout, check.stdout
+    assert "more than 96.5% test accuracy" in check.stdout, "the threshold reaches the title"
+
+    graded = cli("grade", "exercises", "--fast", "--out", str(tmp_path / "stubs.json"))
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    stubs = json.loads((tmp_path / "stubs.json").read_text())
+    mine = [t for t in stubs["tests"] if t["name"].startswith(MODULE)]
+    assert stubs["score"] == 0 and [t["max_score"] for t in mine] == [7], mine
+    assert "NotImplementedError" in mine[0]["output"], mine[0]["output"]
+
+    release = cli("release", "student", str(tmp_path / "release"))
+    assert release.returncode == 0, release.stdout + release.stderr
+    stub = (tmp_path / "release" / "exercises" / f"{MODULE}.py").read_text()
+    assert "NotImplementedError" in stub and "return 2 * x" not in stub
+    assert (tmp_path / "release" / "notebooks" / f"{MODULE}.ipynb").is_file()
+    assert "double a tensor" in (tmp_path / "release" / "README.md").read_text()
+
+    bundle = cli("export", "gradescope", "--out", str(tmp_path / "autograder.zip"))
+    assert bundle.returncode == 0, bundle.stdout + bundle.stderr
+    names = zipfile.ZipFile(tmp_path / "autograder.zip").namelist()
+    assert any(n.endswith(f"tests/graded/test_{MODULE}.py") for n in names), names
+    assert not any(re.search(r"(^|/)solutions/", n) for n in names), "the bundle ships answers"
+
+    ruff = Path(sys.executable).with_name("ruff")
+    for lint in ([str(ruff), "check", "."], [str(ruff), "format", "--check", "."]):
+        done = subprocess.run(lint, cwd=copy, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
