@@ -48,8 +48,9 @@ class Limits:
 
     @property
     def cpu_seconds(self) -> int:
-        """A worker's CPU-time rlimit: the submission's time on all its threads, and a minute."""
-        return int(self.submission_seconds * max(self.threads, self.train_threads, 1)) + 60
+        """A worker's CPU-time rlimit: the submission's time on each of its own threads, and a
+        minute (the training worker's limits carry its threads: :meth:`training`)."""
+        return int(self.submission_seconds * max(self.threads, 1)) + 60
 
     def per_worker(self, judges: int = 1) -> Limits:
         """These limits with each worker's threads fixed while ``judges`` judges share the
