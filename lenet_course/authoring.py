@@ -119,6 +119,69 @@ def out_of_sync(solutions: Path, exercises: Path) -> list[str]:
     ]
 
 
+# --- the README's table of exercises --------------------------------------------------------
+
+TABLE_BEGIN = "<!-- BEGIN EXERCISES: `lenet-course make-exercises` writes this from COURSE (lenet_course/kit.py) and the tests' points -->"  # noqa: E501
+TABLE_END = "<!-- END EXERCISES -->"
+_COUNT = "zero one two three four five six seven eight nine ten".split()
+
+
+def course_table(items, course=None) -> str:
+    """The README's table of exercises: each declared exercise, what a student writes in it,
+    and its points as the graded tests' markers add up (``items``: the judge's catalog;
+    hidden and 10-epoch points said)."""
+    from lenet_course.kit import COURSE
+
+    course = COURSE if course is None else course
+    rows = []
+    for e in course:
+        mine = [i for i in items if i["exercise"] == e.module]
+        parts = [
+            f"{n} {what}"
+            for n, what in (
+                (sum(i["points"] for i in mine if i["hidden"]), "hidden"),
+                (sum(i["points"] for i in mine if i["slow"]), "need 10 epochs on MNIST"),
+            )
+            if n
+        ]
+        said = f" ({'; '.join(parts)})" if parts else ""
+        total = sum(i["points"] for i in mine)
+        rows.append(f"| `{e.module}.py` | {e.writes} | {total}{said} |")
+    count = _COUNT[len(course)] if len(course) < len(_COUNT) else str(len(course))
+    return "\n".join(
+        [
+            f"`exercises/` holds {count} files to complete; each `raise NotImplementedError(...)`",
+            "says what to write:",
+            "",
+            "| file | what you write | points |",
+            "| --- | --- | --- |",
+            *rows,
+        ]
+    )
+
+
+def readme_with_table(text: str, table: str, path: Path | str = "README.md") -> str:
+    """``text`` with the block between :data:`TABLE_BEGIN` and :data:`TABLE_END` replaced."""
+    begin, end = text.find(TABLE_BEGIN), text.find(TABLE_END)
+    if begin < 0 or end < begin:
+        raise UserError(
+            f"{path} has no table of exercises to write: it needs the two lines "
+            f"{TABLE_BEGIN!r} and {TABLE_END!r}. Fix: put them where the table belongs."
+        )
+    head = text[: begin + len(TABLE_BEGIN)]
+    return f"{head}\n{table}\n{text[end:]}"
+
+
+def write_readme_table(readme: Path, items, course=None) -> bool:
+    """Rewrite the README's table of exercises from the course and the judge's catalog
+    (``items``); True if it changed."""
+    text = readme.read_text()
+    new = readme_with_table(text, course_table(items, course), readme)
+    if new != text:
+        atomic_write(readme, new)
+    return new != text
+
+
 # --- notebooks ---------------------------------------------------------------------------
 
 NOTEBOOK_SETUP = "setup.py"  # the cells every notebook starts with

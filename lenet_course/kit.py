@@ -2,8 +2,10 @@
 kit's files are, and the folder a target name stands for. Plain names and numbers: nothing
 here imports a submission.
 
-The points are written once, on each graded test (``@pytest.mark.points``); every total is
-summed from them (:func:`lenet_course.grading.judge.catalog.points`).
+The points are written once, beside what they reward: on each graded test
+(``@pytest.mark.points``); every total, an exercise's by tier included, is summed from them
+(:func:`lenet_course.grading.judge.catalog.points`), and ``make-exercises`` writes them into the
+README's table of exercises (:func:`lenet_course.authoring.course_table`).
 """
 
 from __future__ import annotations
@@ -18,15 +20,48 @@ from lenet_course.errors import UserError
 class Exercise:
     module: str  # the file a student writes, without .py; its tests: tests/graded/test_<module>.py
     task: str  # what the student does, in a few words (the release's README lists them)
+    writes: str  # the names the student writes, as the README's table shows them (Markdown)
+
+    @property
+    def number(self) -> int:
+        return int(self.module.split("_", 1)[0].removeprefix("ex"))
+
+    @property
+    def title(self) -> str:
+        """How ``check``'s tables and the READMEs name the exercise."""
+        return f"Exercise {self.number}: {self.task}"
 
 
 COURSE = (
-    Exercise("ex1_lenet", "define the net"),
-    Exercise("ex2_log_softmax", "add its log-softmax output"),
-    Exercise("ex3_train", "write the training loop"),
-    Exercise("ex4_kernels", "show the kernels it learns"),
+    Exercise(
+        "ex1_lenet",
+        "define the net",
+        "`LeNet`: `conv1`, `conv2`, `fc1`, `fc2`, `fc3`, forward to raw scores (N, 10)",
+    ),
+    Exercise(
+        "ex2_log_softmax",
+        "add its log-softmax output",
+        "`LeNetClassifier(LeNet)`: log-probabilities over dim 1",
+    ),
+    Exercise(
+        "ex3_train",
+        "write the training loop",
+        "`evaluate(net, loader, device)` and "
+        "`train(net, train_loader, test_loader, *, epochs, lr, device)`",
+    ),
+    Exercise(
+        "ex4_kernels",
+        "show the kernels it learns",
+        "`snapshot_kernels`, `kernel_change`, `plot_kernels`",
+    ),
 )
 EXERCISES = tuple(e.module for e in COURSE)
+
+
+def exercise(module: str) -> Exercise | None:
+    """The declared exercise of a module name (None for one the course does not declare)."""
+    return next((e for e in COURSE if e.module == module), None)
+
 
 # What the graded training must reach: the test accuracy (percent) after this many epochs on
 # MNIST. The graded tests read them, and their titles show them ({PASS_ACCURACY}, {EPOCHS}).

@@ -19,7 +19,7 @@ from pathlib import Path
 from lenet_course import authoring
 from lenet_course.errors import UserError
 from lenet_course.files import atomic_write
-from lenet_course.kit import COURSE, EXERCISES, kit_root
+from lenet_course.kit import COURSE, kit_root
 
 # The kit code a student release ships: what `check` (the grader, its jail and its reports),
 # `data` and the notebooks import. None of it answers an exercise; `leaks` checks that.
@@ -231,11 +231,15 @@ markers = [{", ".join(quote(m) for m in markers)}]
 
 def _readme(visible: list[dict], hidden: list[dict], notebooks: list[str]) -> str:
     rows = []
-    for ex in EXERCISES:
+    for e in COURSE:
+        ex = e.module
         shown = sum(i["points"] for i in visible if i["exercise"] == ex)
         held = sum(t["points"] for t in hidden if t["exercise"] == ex)
         extra = f" + {held} hidden" if held else ""
-        rows.append(f"| `exercises/{ex}.py` | `notebooks/{ex}.ipynb` | {shown}{extra} |")
+        rows.append(
+            f"| {e.title} | `exercises/{ex}.py`: {e.writes} | `notebooks/{ex}.ipynb` "
+            f"| {shown}{extra} |"
+        )
     total = sum(i["points"] for i in visible) + sum(t["points"] for t in hidden)
     tasks = [e.task for e in COURSE]
     steps = ", ".join(tasks[:-1]) + f", and {tasks[-1]}" if len(tasks) > 1 else tasks[0]
@@ -254,8 +258,8 @@ needed. Offline, put the four `*-ubyte` files in `DIR/MNIST/raw/` and set `LENET
 
 ## Work
 
-| write | explore in | points |
-| --- | --- | --- |
+| exercise | write | explore in | points |
+| --- | --- | --- | --- |
 {chr(10).join(rows)}
 
 Each file says what to write. Each notebook imports your file, draws what it produces and

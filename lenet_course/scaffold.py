@@ -6,9 +6,9 @@ It writes the exercise's four files and declares it in the course:
 * ``tests/graded/test_exN_NAME.py``: the judge's reference and one graded test that calls
   the student's function through the jailed worker's declared probe (``call``);
 * ``notebooks/exN_NAME.py``: a notebook that runs the function and the exercise's checks;
-* an ``Exercise`` entry in :data:`lenet_course.kit.COURSE`, and a row of the README's table;
+* an ``Exercise`` entry in :data:`lenet_course.kit.COURSE`;
 
-then it writes the stub ``exercises/exN_NAME.py``. Straight from the command, the skeleton
+then it writes the stub ``exercises/exN_NAME.py`` and the README's table of exercises. Straight from the command, the skeleton
 grades in full on the solutions and 0 on the stub; the instructor replaces the example
 (every ``TODO``) with the exercise.
 """
@@ -23,7 +23,8 @@ from pathlib import Path
 from lenet_course import authoring
 from lenet_course.errors import UserError
 from lenet_course.files import atomic_write
-from lenet_course.kit import EXERCISES
+from lenet_course.grading.judge.catalog import catalog
+from lenet_course.kit import COURSE, EXERCISES, Exercise
 
 SOLUTION = '''"""Exercise {n}: TODO: one line on what the student writes.
 
@@ -101,7 +102,7 @@ report = notebook.check("{module}")
 """
 
 
-def new_exercise(root: Path, name: str, task: str = "") -> list[Path]:
+def new_exercise(root: Path, name: str, task: str = "", writes: str = "") -> list[Path]:
     """Write the next exercise's skeleton into the kit at ``root``; the files written."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
         raise UserError(
@@ -122,35 +123,27 @@ def new_exercise(root: Path, name: str, task: str = "") -> list[Path]:
             f"an exercise named {name!r} exists already ({', '.join(taken) or 'in COURSE'}). "
             "Fix: choose another name."
         )
+    declared = Exercise(module, task or "TODO: what the student does", writes or f"`{name}(x)`")
     kit_py = root / "lenet_course" / "kit.py"
-    declared = _declare(kit_py.read_text(), module, task or "TODO: what the student does")
-    readme = root / "README.md"
-    table = _readme_row(readme.read_text(), module, points=5)
+    kit_text = _declare(kit_py.read_text(), declared)
     for path, text in files.items():
         atomic_write(path, text)
-    atomic_write(kit_py, declared)
-    atomic_write(readme, table)
+    atomic_write(kit_py, kit_text)
     written = authoring.make_exercises(root / "solutions", root / "exercises")
     stub = [p for p in written if p.name == f"{module}.py"]
+    readme = root / "README.md"
+    authoring.write_readme_table(readme, catalog(), course=(*COURSE, declared))
     return [*files, kit_py, readme, *stub]
 
 
-def _declare(text: str, module: str, task: str) -> str:
+def _declare(text: str, exercise: Exercise) -> str:
     """``kit.py`` with the exercise appended to ``COURSE``."""
-    match = re.search(r"^COURSE = \(\n(?:    Exercise\(.*\),\n)+\)", text, re.MULTILINE)
+    match = re.search(r"^COURSE = \(\n(?:    .*\n)*?\)$", text, re.MULTILINE)
     if match is None:
         raise UserError(
-            "lenet_course/kit.py: COURSE is not a tuple of one Exercise(...) per line, so the "
-            "new exercise cannot be declared. Fix: add it by hand."
+            "lenet_course/kit.py: COURSE is not a tuple written one line per item, so the new "
+            "exercise cannot be declared. Fix: add it by hand."
         )
-    entry = f"    Exercise({json.dumps(module)}, {json.dumps(task)}),\n"
+    fields = (exercise.module, exercise.task, exercise.writes)
+    entry = "    Exercise(\n" + "".join(f"        {json.dumps(f)},\n" for f in fields) + "    ),\n"
     return text[: match.end() - 1] + entry + text[match.end() - 1 :]
-
-
-def _readme_row(text: str, module: str, points: int) -> str:
-    """The README with a row for the exercise after the last exercise row of its table."""
-    rows = list(re.finditer(r"^\| `ex\d+_\w+\.py` \|.*\|$", text, re.MULTILINE))
-    if not rows:
-        raise UserError("README.md has no exercise table (| `ex1_lenet.py` | ... |) to extend.")
-    row = f"\n| `{module}.py` | TODO: what you write | {points} |"
-    return text[: rows[-1].end()] + row + text[rows[-1].end() :]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lenet_course import kit
+
 
 def console(stderr: bool = False):
     from rich.console import Console
@@ -68,7 +70,9 @@ def print_report(console, report, *, hints: bool = True) -> None:
     for exercise, tests in report.by_exercise().items():
         said = _grouped_hints(tests)
         earned, possible = sum(t.score for t in tests), sum(t.max_score for t in tests)
-        table = Table(title=f"{exercise}: {earned}/{possible}", title_justify="left", expand=True)
+        declared = kit.exercise(exercise)
+        name = f"{declared.title} ({exercise}.py)" if declared else exercise
+        table = Table(title=f"{name}: {earned}/{possible}", title_justify="left", expand=True)
         table.add_column("test", ratio=3)
         table.add_column("points", justify="right", no_wrap=True)
         table.add_column("what to fix" if hints else "result", ratio=5)

@@ -96,6 +96,13 @@ def cmd_make_exercises(args: argparse.Namespace) -> int:
     exercises = Path(args.exercises) if args.exercises else root / "exercises"
     for path in make_exercises(solutions, exercises):
         print(f"wrote {path}")
+    if not args.solutions and not args.exercises:  # the kit's own: its README's table too
+        from lenet_course.authoring import write_readme_table
+        from lenet_course.grading.judge.catalog import catalog
+
+        readme = root / "README.md"
+        changed = write_readme_table(readme, catalog())
+        print(f"{'wrote' if changed else 'kept'} the table of exercises in {readme}")
     return 0
 
 
@@ -192,7 +199,7 @@ def cmd_new_exercise(args: argparse.Namespace) -> int:
     from lenet_course.scaffold import new_exercise
 
     root = kit_root()
-    written = new_exercise(root, args.name, args.task)
+    written = new_exercise(root, args.name, args.task, args.writes)
     console = views.console()
     for path in written:
         console.print(f"wrote {path.relative_to(root)}")
@@ -207,6 +214,7 @@ def _register_authoring(command) -> None:
     p = command("new-exercise", help="instructors: write the next exercise's working skeleton")
     p.add_argument("name", help="the function the student writes, e.g. confusion_matrix")
     p.add_argument("--task", default="", help="what the student does, in a few words")
+    p.add_argument("--writes", default="", help="the names the student writes (the README's table)")
     p.set_defaults(func=cmd_new_exercise)
 
     p = command("release", help="instructors: write a student repository (no solutions)")
@@ -220,7 +228,10 @@ def _register_authoring(command) -> None:
     p.add_argument("--force", action="store_true", help="replace what OUT holds")
     p.set_defaults(func=cmd_release)
 
-    p = command("make-exercises", help="generate exercises/ from solutions/")
+    p = command(
+        "make-exercises",
+        help="generate exercises/ from solutions/, and the README's table of exercises",
+    )
     p.add_argument("--solutions", default=None, help="folder of solutions (default: the kit's)")
     p.add_argument("--exercises", default=None, help="folder to write (default: the kit's)")
     p.set_defaults(func=cmd_make_exercises)

@@ -51,7 +51,7 @@ def test_a_new_exercise_from_the_recipe_is_checked_graded_released_and_bundled(
         )  # fmt: skip
         return done
 
-    made = cli("new-exercise", "double", "--task", "double a tensor")
+    made = cli("new-exercise", "double", "--task", "double a tensor", "--writes", "`double(x)`")
     assert made.returncode == 0, made.stdout + made.stderr
     for path in (f"solutions/{MODULE}.py", f"tests/graded/test_{MODULE}.py",
                  f"notebooks/{MODULE}.py", f"exercises/{MODULE}.py"):  # fmt: skip
@@ -63,10 +63,13 @@ def test_a_new_exercise_from_the_recipe_is_checked_graded_released_and_bundled(
     test = copy / "tests" / "graded" / f"test_{MODULE}.py"
     test.write_text(test.read_text().replace("@pytest.mark.points(5)", "@pytest.mark.points(7)"))
     assert cli("make-exercises").returncode == 0
+    readme = (copy / "README.md").read_text()
+    assert f"| `{MODULE}.py` | `double(x)` | 7 |" in readme, "make-exercises writes the row"
 
     check = cli("check", "--target", "solutions")
     assert check.returncode == 0, check.stdout + check.stderr
-    assert MODULE in check.stdout and "7/7" in check.stdout, check.stdout
+    title = f"Exercise {len(EXERCISES) + 1}: double a tensor ({MODULE}.py): 7/7"
+    assert title in check.stdout, check.stdout
     assert "more than 96.5% test accuracy" in check.stdout, "the threshold reaches the title"
 
     graded = cli("grade", "exercises", "--fast", "--out", str(tmp_path / "stubs.json"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -10,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import torch
 
-from lenet_course import data, kit, targets
+from lenet_course import authoring, data, kit, targets
 from lenet_course.engine import evaluate
 from lenet_course.grading.judge.catalog import catalog
 
@@ -28,23 +27,17 @@ def run_graded(target: str, tmp_path, *extra: str) -> dict[str, ET.Element]:
 
 
 def test_the_readme_table_gives_each_exercise_the_points_its_tests_carry():
-    """The students' table in the README (points, and how many of them hidden) says what
-    the graded tests' markers add up to: change a point in a test, and this names the row."""
-    table = {}
+    """The students' table in the README is what `make-exercises` writes from the course's
+    declaration and the graded tests' markers: change a point, run it, and the row follows."""
     readme = (kit.kit_root() / "README.md").read_text()
-    for name, total, hidden in re.findall(
-        r"^\| `(ex\d_\w+)\.py` \|.*\| (\d+)(?: \((\d+) hidden\))? \|$", readme, re.MULTILINE
-    ):
-        table[name] = (int(total), int(hidden or 0))
     items = catalog()
-    carried = {
-        e: (
-            sum(i["points"] for i in items if i["exercise"] == e),
-            sum(i["points"] for i in items if i["exercise"] == e and i["hidden"]),
-        )
-        for e in kit.EXERCISES
-    }
-    assert table == carried, f"README's exercise table says {table}; the tests carry {carried}"
+    assert readme == authoring.readme_with_table(readme, authoring.course_table(items)), (
+        "README.md's table of exercises is out of date with COURSE or the tests' points. "
+        "Fix: run `lenet-course make-exercises`."
+    )
+    for e in kit.COURSE:  # the generated rows carry what the markers add up to
+        total = sum(i["points"] for i in items if i["exercise"] == e.module)
+        assert f"| `{e.module}.py` | {e.writes} | {total}" in readme, e.module
 
 
 # That every graded test passes on the solutions, the 10-epoch ones included, is asserted by

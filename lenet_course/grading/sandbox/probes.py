@@ -710,6 +710,24 @@ def call(sub: Submission, module: str, function: str, args=(), kwargs=None) -> d
     return {"result": plain(fn(*args, **(kwargs or {})), f"{function}()")}
 
 
+def attribute(sub: Submission, module: str, name: str) -> dict:
+    """The declared probe for data a student defines: the value of ``module.name`` as plain
+    data (:func:`plain`), a dotted name reaching into it (``net.conv1.weight``), a tensor
+    keeping its dtype and shape. For a function's result, see :func:`call`."""
+    if not re.fullmatch(r"ex\d+_\w+", module):
+        raise ValueError(f"attribute: {module!r} is not an exercise module")
+    first, *rest = name.split(".")
+    value = sub.attribute(module, first)
+    for i, part in enumerate(rest, start=1):
+        if not hasattr(value, part):
+            raise StudentFailure(
+                f"{module}.{'.'.join([first, *rest[: i - 1]])} has no attribute {part!r} "
+                f"(the grader reads {module}.{name})."
+            )
+        value = getattr(value, part)
+    return {"value": plain(value, f"{module}.{name}")}
+
+
 def ping(sub: Submission) -> dict:
     """Who and where the worker is: the jail tests read this."""
     import os
@@ -720,6 +738,7 @@ def ping(sub: Submission) -> dict:
 PROBES: dict[str, Callable[..., dict]] = {
     "ping": ping,
     "call": call,
+    "attribute": attribute,
     "ex1.build": ex1_build,
     "ex1.forward": ex1_forward,
     "ex2.forward": ex2_forward,
