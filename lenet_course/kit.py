@@ -63,9 +63,17 @@ def exercise(module: str) -> Exercise | None:
     return next((e for e in COURSE if e.module == module), None)
 
 
-# What the graded training must reach: the test accuracy (percent) after this many epochs on
-# MNIST. The graded tests read them, and their titles show them ({PASS_ACCURACY}, {EPOCHS}).
-THRESHOLDS = {"PASS_ACCURACY": 95.0, "EPOCHS": 10}
+THRESHOLDS = {
+    # What the graded training must reach: the test accuracy (percent) after this many epochs
+    # on MNIST. The graded tests read them, and their titles show them ({PASS_ACCURACY}).
+    "PASS_ACCURACY": 95.0,
+    "EPOCHS": 10,
+    # Grading's time limits, in seconds (the defaults of `grade --test-timeout`,
+    # `--train-timeout` and `--total-timeout`; lenet_course.grading.jail.limits.Limits).
+    "TEST_SECONDS": 60.0,  # each graded test but the training's
+    "TRAIN_SECONDS": 900.0,  # the {EPOCHS}-epoch training on MNIST (about 50 s on 2 CPU cores)
+    "SUBMISSION_SECONDS": 1800.0,  # everything for one submission
+}
 
 
 def kit_root() -> Path:

@@ -59,7 +59,8 @@ def test_a_new_exercise_from_the_recipe_is_checked_graded_released_and_bundled(
 
     # The one home of the course: a threshold in kit.py, a point value on the test.
     kit_py = copy / "lenet_course" / "kit.py"
-    kit_py.write_text(kit_py.read_text().replace('"PASS_ACCURACY": 95.0', '"PASS_ACCURACY": 96.5'))
+    declared = kit_py.read_text().replace('"PASS_ACCURACY": 95.0', '"PASS_ACCURACY": 96.5')
+    kit_py.write_text(declared.replace('"TEST_SECONDS": 60.0', '"TEST_SECONDS": 45.0'))
     test = copy / "tests" / "graded" / f"test_{MODULE}.py"
     test.write_text(test.read_text().replace("@pytest.mark.points(5)", "@pytest.mark.points(7)"))
     assert cli("make-exercises").returncode == 0
@@ -72,6 +73,7 @@ def test_a_new_exercise_from_the_recipe_is_checked_graded_released_and_bundled(
     assert title in check.stdout, check.stdout
     assert "more than 96.5% test accuracy" in check.stdout, "the threshold reaches the title"
 
+    assert "seconds per test (default 45)" in cli("grade", "--help").stdout, "the time limit"
     graded = cli("grade", "exercises", "--fast", "--out", str(tmp_path / "stubs.json"))
     assert graded.returncode == 0, graded.stdout + graded.stderr
     stubs = json.loads((tmp_path / "stubs.json").read_text())

@@ -13,17 +13,19 @@ import os
 from dataclasses import asdict, dataclass, replace
 
 from lenet_course.errors import UserError
+from lenet_course.kit import THRESHOLDS
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for grading; every one has a default sized for this kit."""
+    """Resource limits for grading; every one has a default sized for this kit, the time
+    limits from the course's declaration (:data:`lenet_course.kit.THRESHOLDS`)."""
 
-    test_seconds: float = 60.0
+    test_seconds: float = THRESHOLDS["TEST_SECONDS"]
     """Per graded test, except the 10-epoch training test."""
-    train_seconds: float = 900.0
+    train_seconds: float = THRESHOLDS["TRAIN_SECONDS"]
     """The 10-epoch MNIST training test (about 50 s on 2 CPU cores; leave headroom)."""
-    submission_seconds: float = 1800.0
+    submission_seconds: float = THRESHOLDS["SUBMISSION_SECONDS"]
     """Everything for one submission; tests not run by then score zero."""
     memory_mb: int = 6144
     """Address-space limit per worker process (0: none; off on GPUs, CUDA maps a lot)."""
