@@ -6,12 +6,10 @@ table; with no mutant named, every mutant in tests/mutants/kit.json."""
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 
+from lenet_course import mutation
 from lenet_course.grading.jail.limits import Limits
 from lenet_course.grading.judge.runner import grade_under_seeds
 from lenet_course.kit import EXERCISES, kit_root
@@ -41,21 +39,22 @@ def main() -> None:
     if not args.no_solutions:
         for test, count in sorted(rates(solutions, tuple(EXERCISES), seeds).items()):
             print(f"| solutions | {test} | {count}/{n} |", flush=True)
-    patches = json.loads((kit_root() / "tests" / "mutants" / "kit.json").read_text())
-    for p in patches:
-        if args.mutants and p["name"] not in args.mutants:
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            for f in solutions.glob("ex*.py"):
-                shutil.copy(f, tmp)
-            path = Path(tmp) / f"{p['file']}.py"
-            path.write_text(path.read_text().replace(p["old"], p["new"]))
-            claimed = {t: c for t, c in rates(Path(tmp), (p["file"],), seeds).items() if c}
-        for test, count in sorted(claimed.items()):
-            flag = "" if count == n else " (does not claim it)"
-            print(f"| {p['name']} | {test} | {count}/{n}{flag} |", flush=True)
-        if not claimed:
-            print(f"| {p['name']} | (no visible test) | - |", flush=True)
+    kit_set = kit_root() / "tests" / "mutants" / "kit.json"
+    with mutation.load([kit_set]) as cases:
+        for case in cases:
+            if args.mutants and case.name not in args.mutants:
+                continue
+            claimed = {t: c for t, c in rates(case.folder, (case.exercise,), seeds).items() if c}
+            print_claims(case.name, claimed, n)
+
+
+def print_claims(name: str, claimed: dict[str, int], n: int) -> None:
+    """The mutant's rows: each visible test that failed it, under how many of the n seeds."""
+    for test, count in sorted(claimed.items()):
+        flag = "" if count == n else " (does not claim it)"
+        print(f"| {name} | {test} | {count}/{n}{flag} |", flush=True)
+    if not claimed:
+        print(f"| {name} | (no visible test) | - |", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,7 @@ and one of those failures says the hint's words, the cause. The solutions keep e
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -20,21 +17,15 @@ from lenet_course.kit import kit_root
 
 pytestmark = pytest.mark.validation  # about 2 minutes on 2 cores: `nox -s validation`
 
-PATCHES = json.loads((kit_root() / "tests" / "mutants" / "kit.json").read_text())
-HINTED = [p for p in PATCHES if p.get("hint")]
+KIT_SET = kit_root() / "tests" / "mutants" / "kit.json"
+HINTS = {p["name"]: p["hint"] for p in json.loads(KIT_SET.read_text()) if p.get("hint")}
 
 
-def visible_failures(patch: dict, seeds: tuple[int, ...]) -> dict[int, list[str]]:
+def visible_failures(case: mutation.Case, seeds: tuple[int, ...]) -> dict[int, list[str]]:
     """The messages of the visible tests the mutant fails, by seed (every test run)."""
-    with tempfile.TemporaryDirectory(prefix="lenet-hint-") as tmp:
-        folder = Path(tmp)
-        source = kit_root() / "solutions" / f"{patch['file']}.py"
-        shutil.copyfile(source, folder / source.name)
-        text = source.read_text()
-        (folder / source.name).write_text(text.replace(patch["old"], patch["new"]))
-        by_seed = grade_under_seeds(
-            folder, (patch["file"],), seeds, Limits(test_seconds=60, threads=1), until_lost=False
-        )
+    by_seed = grade_under_seeds(
+        case.folder, (case.exercise,), seeds, Limits(test_seconds=60, threads=1), until_lost=False
+    )
     return {
         seed: [t.message for t in results if not t.hidden and t.status in ("failed", "error")]
         for seed, results in by_seed.items()
@@ -42,13 +33,14 @@ def visible_failures(patch: dict, seeds: tuple[int, ...]) -> dict[int, list[str]
 
 
 def test_each_common_bug_costs_points_in_check_with_a_hint_that_names_its_cause():
-    assert len(HINTED) >= 10, "the kit's set names a hint for each common bug"
+    assert len(HINTS) >= 10, "the kit's set names a hint for each common bug"
     seeds = mutation.draw_seeds(3)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with mutation.load([KIT_SET]) as cases, ThreadPoolExecutor(max_workers=2) as pool:
+        hinted = [c for c in cases if c.name in HINTS]
         found = dict(
             zip(
-                [p["name"] for p in HINTED],
-                pool.map(lambda p: visible_failures(p, seeds), HINTED),
+                [c.name for c in hinted],
+                pool.map(lambda c: visible_failures(c, seeds), hinted),
                 strict=True,
             )
         )
@@ -60,12 +52,10 @@ def test_each_common_bug_costs_points_in_check_with_a_hint_that_names_its_cause(
         f"bugs a student's check does not show, by the seeds it missed them: {unseen}"
     )
     wrong = {
-        p["name"]: {
-            seed: msgs[:2]
-            for seed, msgs in found[p["name"]].items()
-            if not any(p["hint"] in m for m in msgs)
+        name: {
+            seed: msgs[:2] for seed, msgs in found[name].items() if not any(hint in m for m in msgs)
         }
-        for p in HINTED
+        for name, hint in HINTS.items()
     }
     wrong = {name: w for name, w in wrong.items() if w}
     assert not wrong, (

@@ -89,3 +89,21 @@ def test_no_stub_message_or_docstring_gives_away_a_solution_line():
                 code = line.split("#")[0].strip()
                 if len(code) >= 12:
                     assert code not in stub, f"{path.name}: the stub gives away {code!r}"
+
+
+def test_a_title_with_an_unknown_name_in_braces_says_which_test_and_what_a_title_may_name():
+    """Titles fill in the course's thresholds; a stray brace names the test, not a KeyError."""
+    from types import SimpleNamespace
+
+    from lenet_course.grading.blame import GraderError
+    from lenet_course.grading.judge import catalog as judge_catalog
+
+    def item(doc: str):
+        return SimpleNamespace(obj=SimpleNamespace(__doc__=doc), name="test_x",
+                               nodeid="tests/graded/test_ex9_x.py::test_x")  # fmt: skip
+
+    assert judge_catalog._title(item("Above {PASS_ACCURACY:g}% in {{braces}}")) == (
+        f"Above {kit.THRESHOLDS['PASS_ACCURACY']:g}% in {{braces}}"
+    )
+    with pytest.raises(GraderError, match=r"test_ex9_x.py::test_x.*\{PASS_ACCURACY\}.*\{\{"):
+        judge_catalog._title(item("counts {n} things"))

@@ -397,7 +397,8 @@ class Worker:
 
     def _why_failed(self, exc: Exception, timeout: float) -> str:
         what = self._what_happened(exc, timeout)
-        time.sleep(0.1)  # the stack the worker dumped at its deadline reaches the drain
+        self.stop()  # its stderr then ends, and the drain has all it wrote: no race with the
+        self._drainer.join(timeout=5)  # stack it dumped at its deadline, however loaded the host
         return what + last_words(self.stderr_tail(TAIL_BYTES))
 
     def _what_happened(self, exc: Exception, timeout: float) -> str:

@@ -39,7 +39,17 @@ def short(nodeid: str) -> str:
 def _title(item) -> str:
     """The test's docstring's first line, with the course's thresholds filled in."""
     doc = (getattr(item.obj, "__doc__", None) or "").strip()
-    return doc.splitlines()[0].format(**THRESHOLDS) if doc else item.name
+    if not doc:
+        return item.name
+    line = doc.splitlines()[0]
+    try:
+        return line.format(**THRESHOLDS)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise GraderError(
+            f"{item.nodeid}: its title {line!r} cannot be filled in ({type(exc).__name__}: "
+            f"{exc}). A title may name {', '.join('{' + k + '}' for k in THRESHOLDS)}; write "
+            "a literal brace as {{ or }}."
+        ) from None
 
 
 def describe(items) -> list[dict]:
