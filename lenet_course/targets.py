@@ -1,4 +1,4 @@
-"""Load an implementation of the four exercises (``exercises``, ``solutions`` or a folder)
+"""Load an implementation of the course's exercises (``exercises``, ``solutions`` or a folder)
 into this process. Only the student's own tools do that; the judge never imports this module
 (``lint-imports`` checks it) and reaches submitted code only through the jail.
 

@@ -2,8 +2,8 @@
 
 The judge never imports a submission. Each exercise's student code runs in a jailed
 worker (:mod:`~lenet_course.grading.jail`); a graded test asks it for observations
-through the ``ex1`` ... ``ex4`` fixtures and computes every reference and comparison
-itself. Loaded by ``tests/conftest.py``; in a plain ``pytest`` run it adds ``--target``.
+through the exercises' fixtures (``ex1``, ``ex2``, ...) and computes every reference and
+comparison itself. Loaded by ``tests/conftest.py``; in a plain ``pytest`` run it adds ``--target``.
 
 With ``--lenet-results FILE`` it writes one JSON line per graded test (passed, failed or
 skipped, the student's message, seconds) for the grader to read.
@@ -23,6 +23,7 @@ from lenet_course.grading.blame import GraderFault, StudentFailure
 from lenet_course.grading.jail.client import Worker
 from lenet_course.grading.jail.limits import Limits
 from lenet_course.grading.judge import catalog
+from lenet_course.kit import EXERCISES
 
 RESULTS_KEY = pytest.StashKey[Path]()
 
@@ -33,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--target",
         default="exercises",
         help="what the graded tests check: exercises (default), solutions, or a folder "
-        "holding ex1_lenet.py ... ex4_kernels.py",
+        f"holding {EXERCISES[0]}.py ... {EXERCISES[-1]}.py",
     )
     group.addoption("--lenet-results", default=None, help="grader use: JSON-lines results")
     group.addoption("--lenet-catalog", default=None, help="grader use: write the graded tests here")
