@@ -8,9 +8,9 @@ It writes the exercise's four files and declares it in the course:
 * ``notebooks/exN_NAME.py``: a notebook that runs the function and the exercise's checks;
 * an ``Exercise`` entry in :data:`lenet_course.kit.COURSE`;
 
-then it writes the stub ``exercises/exN_NAME.py`` and the README's table of exercises. Straight from the command, the skeleton
-grades in full on the solutions and 0 on the stub; the instructor replaces the example
-(every ``TODO``) with the exercise.
+then it writes the stub ``exercises/exN_NAME.py`` and the README's table of exercises.
+Straight from the command, the skeleton grades in full on the solutions and 0 on the stub;
+the instructor replaces the example (every ``TODO``) with the exercise.
 """
 
 from __future__ import annotations
@@ -126,12 +126,13 @@ def new_exercise(root: Path, name: str, task: str = "", writes: str = "") -> lis
     declared = Exercise(module, task or "TODO: what the student does", writes or f"`{name}(x)`")
     kit_py = root / "lenet_course" / "kit.py"
     kit_text = _declare(kit_py.read_text(), declared)
+    readme = root / "README.md"
+    authoring.readme_with_table(readme.read_text(), "", readme)  # its table's lines, before writing
     for path, text in files.items():
         atomic_write(path, text)
     atomic_write(kit_py, kit_text)
     written = authoring.make_exercises(root / "solutions", root / "exercises")
     stub = [p for p in written if p.name == f"{module}.py"]
-    readme = root / "README.md"
     authoring.write_readme_table(readme, catalog(), course=(*COURSE, declared))
     return [*files, kit_py, readme, *stub]
 

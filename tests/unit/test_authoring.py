@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from lenet_course import authoring
 from lenet_course.authoring import MarkerError, make_exercises, out_of_sync, strip_solutions
+from lenet_course.errors import UserError
 from lenet_course.kit import kit_root
 
 SOLUTION = '''"""Module docstring kept."""
@@ -68,3 +70,28 @@ def test_make_exercises_writes_one_stub_per_solution(tmp_path):
 def test_committed_exercises_are_in_sync_with_the_solutions():
     stale = out_of_sync(kit_root() / "solutions", kit_root() / "exercises")
     assert not stale, f"exercises/ is stale for {stale}: run `lenet-course make-exercises`."
+
+
+def test_the_table_of_exercises_sums_each_exercises_points_and_says_hidden_and_slow_ones():
+    from lenet_course.kit import Exercise
+
+    course = (Exercise("ex1_a", "do a", "`a`"), Exercise("ex2_b", "do b", "`b(x)`"))
+    items = [
+        {"exercise": "ex1_a", "points": 3, "hidden": False, "slow": False},
+        {"exercise": "ex1_a", "points": 2, "hidden": False, "slow": False},
+        {"exercise": "ex2_b", "points": 4, "hidden": True, "slow": False},
+        {"exercise": "ex2_b", "points": 5, "hidden": False, "slow": True},
+    ]
+    table = authoring.course_table(items, course)
+    assert "holds two files" in table
+    assert "| `ex1_a.py` | `a` | 5 |" in table
+    assert "| `ex2_b.py` | `b(x)` | 9 (4 hidden; 5 need 10 epochs on MNIST) |" in table
+
+
+def test_a_readme_without_the_tables_lines_is_refused_with_the_lines_to_add():
+    text = f"# Kit\n\n{authoring.TABLE_BEGIN}\nold\n{authoring.TABLE_END}\nafter\n"
+    assert authoring.readme_with_table(text, "new") == (
+        f"# Kit\n\n{authoring.TABLE_BEGIN}\nnew\n{authoring.TABLE_END}\nafter\n"
+    )
+    with pytest.raises(UserError, match="END EXERCISES"):
+        authoring.readme_with_table("# Kit\n", "new")
