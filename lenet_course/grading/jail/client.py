@@ -386,9 +386,7 @@ class Worker:
                 self.proc.stdout.fileno(), self._buffer, self._ids, deadline
             )
         except (BrokenPipeError, protocol.ProtocolError) as exc:
-            why = self._why_failed(exc, timeout)
-            self.stop()
-            raise StudentFailure(why) from None
+            raise StudentFailure(self._why_failed(exc, timeout)) from None  # it stops the worker
         if not reply["ok"]:
             if reply["fault"] == "grader":
                 raise GraderFault(reply["error"], reply["trace"])

@@ -528,9 +528,9 @@ class StepWatch:
         self.given = list(net.parameters())
         self.given_ids = {id(p) for p in self.given}
         # Each optimizer's number, by the object itself, weakly: an optimizer made per batch
-        # is freed with its state (6,000 Adams over 10 epochs would hold about 2 GB).
+        # is freed with its state (6,000 Adams over 10 epochs would hold about 2 GB). The
+        # global hook sees only torch.optim.Optimizer objects, which take weak references.
         self.numbered: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self.held: list = []  # an optimizer that takes no weak reference, held instead
         self.optimizers = 0  # how many took a step
         self.steps: list[dict] = []
         self.count = 0
@@ -564,16 +564,10 @@ class StepWatch:
 
     def _number(self, optimizer) -> int:
         """The optimizer's number, by first use."""
-        try:
-            index = self.numbered.get(optimizer)
-        except TypeError:  # no weak reference to it
-            index = next((i for i, o in self.held if o is optimizer), None)
+        index = self.numbered.get(optimizer)
         if index is None:
             index, self.optimizers = self.optimizers, self.optimizers + 1
-            try:
-                self.numbered[optimizer] = index
-            except TypeError:
-                self.held.append((index, optimizer))
+            self.numbered[optimizer] = index
         return index
 
 
@@ -712,13 +706,18 @@ def ex4_plot(sub: Submission, weights: dict, title: str) -> dict:
     return {"figure": "Figure", "images": images}
 
 
+def _exercise_module(probe: str, module: str) -> str:
+    """``module`` if it names an exercise file (exN_...); a declared probe reads no other."""
+    if not re.fullmatch(r"ex\d+_\w+", module):
+        raise ValueError(f"{probe}: {module!r} is not an exercise module")
+    return module
+
+
 def call(sub: Submission, module: str, function: str, args=(), kwargs=None) -> dict:
     """The declared probe: the submission's ``module.function`` called on the judge's plain
     inputs; its result as plain data (:func:`plain`). A new exercise's tests observe through
     it without a probe of their own; the judge computes every expected value itself."""
-    if not re.fullmatch(r"ex\d+_\w+", module):
-        raise ValueError(f"call: {module!r} is not an exercise module")
-    fn = sub.attribute(module, function)
+    fn = sub.attribute(_exercise_module("call", module), function)
     if not callable(fn):
         raise StudentFailure(
             f"{module}.{function} should be a function; it is a {type(fn).__name__}."
@@ -730,10 +729,8 @@ def attribute(sub: Submission, module: str, name: str) -> dict:
     """The declared probe for data a student defines: the value of ``module.name`` as plain
     data (:func:`plain`), a dotted name reaching into it (``net.conv1.weight``), a tensor
     keeping its dtype and shape. For a function's result, see :func:`call`."""
-    if not re.fullmatch(r"ex\d+_\w+", module):
-        raise ValueError(f"attribute: {module!r} is not an exercise module")
     first, *rest = name.split(".")
-    value = sub.attribute(module, first)
+    value = sub.attribute(_exercise_module("attribute", module), first)
     for i, part in enumerate(rest, start=1):
         if not hasattr(value, part):
             raise StudentFailure(
