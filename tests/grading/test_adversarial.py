@@ -258,7 +258,7 @@ def test_training_from_a_start_of_its_own_earns_nothing_for_the_trained_weights(
     weighed = {  # every test that scores the weights train() returns, or needs them trained
         "test_training_loss_decreases", "test_train_returns_one_epoch_record_per_epoch",
         "test_train_mode_is_restored_every_epoch", "test_epoch_time_is_measured_around_the_epoch",
-        "test_two_steps_equal_reference_adam_nll_steps",
+        "test_each_step_equals_a_reference_adam_nll_step",
         "test_a_short_last_batch_is_a_step_too",
         "test_recorded_losses_are_the_epoch_means_of_one_adam_run",
     }  # fmt: skip
@@ -268,7 +268,7 @@ def test_training_from_a_start_of_its_own_earns_nothing_for_the_trained_weights(
         "test_each_record_holds_the_mean_of_its_epochs_batch_losses",
     }
     assert set(lost) == weighed | watched, lost
-    for name in weighed - {"test_two_steps_equal_reference_adam_nll_steps",
+    for name in weighed - {"test_each_step_equals_a_reference_adam_nll_step",
                            "test_a_short_last_batch_is_a_step_too",
                            "test_recorded_losses_are_the_epoch_means_of_one_adam_run"}:  # fmt: skip
         assert "no trace of the weights the net started from" in lost[name], lost[name]
@@ -432,7 +432,7 @@ def test_a_classmate_cannot_be_read_or_sabotaged_in_grade_all(tmp_path, submissi
     make_submission(
         folder / "mallory", replace={"ex1_lenet": mallory}, drop=OTHER_THAN["ex1_lenet"]
     )
-    outcomes = grade_all(folder, grades, SMALL, jobs=2, full=False)
+    outcomes = grade_all(folder, grades, SMALL, jobs=2, full=False, allow_partial=True)
     assert [o.status for o in outcomes] == ["graded", "graded"]
     alice, mal = (
         read_report(grades / "alice" / "report.json"),
@@ -443,7 +443,7 @@ def test_a_classmate_cannot_be_read_or_sabotaged_in_grade_all(tmp_path, submissi
     assert sum(t["score"] for t in mal["tests"] if t["exercise"] == "ex1_lenet") == 0
     # a rerun trusts the reports it wrote, and regrades what changed or was damaged
     (grades / "mallory" / "report.json").write_text("garbage")
-    again = grade_all(folder, grades, SMALL, jobs=2, full=False)
+    again = grade_all(folder, grades, SMALL, jobs=2, full=False, allow_partial=True)
     assert {o.student: o.status for o in again} == {"alice": "skipped", "mallory": "graded"}
 
 

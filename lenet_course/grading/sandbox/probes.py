@@ -11,7 +11,10 @@ doing the exercise.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
+import json
+import numbers
 import re
 import sys
 import time
@@ -25,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 from torch.overrides import TorchFunctionMode
 
 from lenet_course import data
@@ -75,7 +79,17 @@ def build_class(spec: dict) -> type[nn.Module]:
                 raise ValueError(f"unknown step {op!r}")
         return x
 
-    return type("LeNet", (nn.Module,), {"__init__": __init__, "forward": forward})
+    # A class of this module's, under a name of its spec: pickle finds it again, so a
+    # student's torch.save(net, path) and copy.deepcopy(net) work as on their own LeNet.
+    name = "LeNet_" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    if name not in _BUILT:
+        cls = type("LeNet", (nn.Module,), {"__init__": __init__, "forward": forward})
+        cls.__module__, cls.__qualname__ = __name__, name
+        _BUILT[name] = globals()[name] = cls
+    return _BUILT[name]
+
+
+_BUILT: dict[str, type[nn.Module]] = {}
 
 
 def build_net(spec: dict, seed: int, weights: dict | None = None) -> nn.Module:
@@ -256,88 +270,128 @@ def fault(exc: BaseException, folder: str) -> str:
 
 
 # --- loaders the tests hand in -----------------------------------------------------------
+# Every loader a student's code receives is a real ``torch.utils.data.DataLoader`` over a
+# ``TensorDataset``: ``len(loader.dataset)``, ``loader.batch_size``, ``len(loader)``, batches
+# ``[inputs, labels]`` and as many passes as the student likes, as in any tutorial. What the
+# judge watches (gains, pauses, the start of each pass, the batches served) lives inside it,
+# in the dataset and its sampler, and never changes that interface.
 
 
-def make_loader(spec: dict, device: str = "cpu", data_root: str | None = None):
-    """A loader from a spec: synthetic digits, mode-probe images, or MNIST with a permutation."""
+class JudgedData(TensorDataset):
+    """A loader's tensors, served a batch at a time (``__getitems__``), and what the judge
+    watches as they are served.
+
+    ``gains``: the ``i``-th batch of every pass is scaled by ``gains[i % len(gains)]``, so the
+    batches of an epoch differ in difficulty by construction (their losses lie far apart,
+    whatever the seed). ``pause``: seconds slept before each batch, so a pass takes a known
+    minimum time. ``on_pass``: called at the start of each pass. ``served``: each batch's
+    ``(pass, place in the pass, sample indices)``, kept with ``record`` so the judge replays
+    the batches the student's steps really used, whatever other passes the student made.
+    """
+
+    def __init__(self, x, y, *, gains=(), pause: float = 0.0, record: bool = False) -> None:
+        super().__init__(x, y)
+        self.gains, self.pause, self.record = [float(g) for g in gains], float(pause), record
+        self.passes, self.place = 0, 0
+        self.on_pass: list[Callable[[], None]] = []
+        self.served: list[tuple[int, int, torch.Tensor]] = []
+        self.last: tuple[int, int, torch.Tensor] | None = None
+
+    def begin_pass(self) -> None:
+        self.passes, self.place = self.passes + 1, 0
+        for callback in self.on_pass:
+            callback()
+
+    def __getitems__(self, indices: list[int]) -> list[torch.Tensor]:
+        if self.pause:
+            time.sleep(self.pause)
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        self.last = (self.passes, self.place, idx)
+        if self.record:
+            self.served.append(self.last)
+        x, y = self.tensors
+        inputs = x[idx.to(x.device)]
+        if self.gains:
+            inputs = inputs * self.gains[self.place % len(self.gains)]
+        self.place += 1
+        return [inputs, y[idx.to(y.device)]]
+
+
+class PassSampler(Sampler[int]):
+    """The sample order of each pass (a fresh permutation from ``seed``'s stream when
+    shuffling); tells the data that a pass begins."""
+
+    def __init__(self, data: JudgedData, shuffle: bool, seed: int) -> None:
+        self.data, self.shuffle = data, shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self):
+        self.data.begin_pass()
+        if self.shuffle:
+            return iter(torch.randperm(len(self.data), generator=self.generator).tolist())
+        return iter(range(len(self.data)))
+
+
+def as_batch(batch: list[torch.Tensor]) -> list[torch.Tensor]:
+    """``JudgedData`` serves whole batches: the loader passes them on as they are."""
+    return batch
+
+
+def loader_tensors(spec: dict, data_root: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inputs and labels of a loader spec: synthetic digits, mode-probe images, or MNIST
+    with a permutation of its labels."""
     kind = spec["kind"]
     if kind == "synthetic":
-        x, y = data.synthetic_digits(spec["n"], seed=spec["seed"])
-    elif kind == "mode":
-        x, y = mode_data(spec["seed"], spec["n"])
-    elif kind == "mnist":
+        return data.synthetic_digits(spec["n"], seed=spec["seed"])
+    if kind == "mode":
+        return mode_data(spec["seed"], spec["n"])
+    if kind == "mnist":
         if data_root is None:
             raise ValueError("this worker was started without MNIST")
         images, labels = data.load_split(Path(data_root), train=spec["train"])
-        x, y = data.to_inputs(images), torch.tensor(spec["permutation"])[labels]
-    else:
-        raise ValueError(f"unknown loader kind {kind!r}")
-    loader = data.TensorLoader(
-        x,
-        y,
-        batch_size=spec["batch_size"],
-        shuffle=spec.get("shuffle", False),
-        seed=spec.get("seed", 0),
-        device=device,
-    )
-    if spec.get("gains"):
-        loader = GainLoader(loader, spec["gains"])
-    pause = spec.get("pause", 0.0)
-    return SlowLoader(loader, pause) if pause else loader
+        return data.to_inputs(images), torch.tensor(spec["permutation"])[labels]
+    raise ValueError(f"unknown loader kind {kind!r}")
 
 
-class GainLoader:
-    """Scales the ``i``-th batch of every pass by ``gains[i % len(gains)]``, so that the
-    batches of an epoch differ in difficulty by construction (their losses lie far apart,
-    whatever the seed)."""
-
-    def __init__(self, loader, gains: list[float]) -> None:
-        self.loader, self.gains = loader, [float(g) for g in gains]
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __getattr__(self, name: str):
-        return getattr(self.loader, name)
-
-    def __iter__(self):
-        for i, (inputs, labels) in enumerate(self.loader):
-            yield inputs * self.gains[i % len(self.gains)], labels
+def make_loader(
+    spec: dict, device: str = "cpu", data_root: str | None = None, record: bool = False
+) -> DataLoader:
+    """A ``DataLoader`` from a spec (:func:`loader_tensors`), its tensors on ``device``."""
+    x, y = loader_tensors(spec, data_root)
+    judged = JudgedData(
+        x.to(device), y.to(device), gains=spec.get("gains") or (), pause=spec.get("pause", 0.0),
+        record=record,
+    )  # fmt: skip
+    sampler = PassSampler(judged, spec.get("shuffle", False), spec.get("seed", 0))
+    return DataLoader(judged, batch_size=spec["batch_size"], sampler=sampler, collate_fn=as_batch)
 
 
-class Watched:
-    """A loader that notes the net's weights each time a pass over it begins: the judge
-    then knows which weights an evaluation saw (the last pass must see the trained net)."""
-
-    def __init__(self, loader, net: nn.Module) -> None:
-        self.loader, self.net = loader, net
-        self.seen: list[dict] = []
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __getattr__(self, name: str):
-        return getattr(self.loader, name)
-
-    def __iter__(self):
-        weights = named_weights(self.net)  # views of the live weights on the CPU: copy them
-        self.seen.append({n: {p: t.clone() for p, t in ps.items()} for n, ps in weights.items()})
-        yield from self.loader
+def served_batches(spec: dict, used: list) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The judge's copy of the batches a worker served, from the spec and the served
+    ``(pass, place, indices)`` it reported: the same tensors, gains included."""
+    x, y = loader_tensors(spec)
+    gains = [float(g) for g in spec.get("gains") or ()]
+    out = []
+    for _, place, idx in used:
+        inputs = x[idx]
+        out.append((inputs * gains[place % len(gains)] if gains else inputs, y[idx]))
+    return out
 
 
-class SlowLoader:
-    """Wraps a loader and sleeps before each batch, so a pass takes a known minimum time."""
+def watch_passes(loader: DataLoader, net: nn.Module) -> list[dict]:
+    """Note the net's weights each time a pass over ``loader`` begins: the judge then knows
+    which weights an evaluation saw (the last pass must see the trained net)."""
+    seen: list[dict] = []
 
-    def __init__(self, loader, pause: float) -> None:
-        self.loader, self.pause = loader, pause
+    def note() -> None:
+        weights = named_weights(net)  # views of the live weights on the CPU: copy them
+        seen.append({n: {p: t.clone() for p, t in ps.items()} for n, ps in weights.items()})
 
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        for batch in self.loader:
-            time.sleep(self.pause)
-            yield batch
+    loader.dataset.on_pass.append(note)
+    return seen
 
 
 class ModeProbe(nn.Module):
@@ -377,9 +431,15 @@ def mode_data(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def number(value):
-    """A plain int or float from a student's value, or its type name for the judge to reject."""
+    """A plain int or float from a student's value, numpy's scalars included (they are
+    numbers: ``numpy.float64`` is a Python float), or its type name for the judge to reject."""
     if type(value) in (int, float, bool):
         return value
+    if not isinstance(value, torch.Tensor):
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real):
+            return float(value)
     return {"type": type(value).__name__}
 
 
@@ -523,8 +583,9 @@ class StepWatch:
     gradient and loss itself, from the weights seen here and the batches it knows.
     """
 
-    def __init__(self, net: nn.Module, keep: int) -> None:
-        self.net, self.keep = net, keep
+    def __init__(self, net: nn.Module, keep: int, data: JudgedData | None = None) -> None:
+        self.net, self.keep, self.data = net, keep, data
+        self.used: list[list] = []  # with ``data``: the batch each step used, as served
         self.given = list(net.parameters())
         self.given_ids = {id(p) for p in self.given}
         # Each optimizer's number, by the object itself, weakly: an optimizer made per batch
@@ -544,6 +605,8 @@ class StepWatch:
 
     def hook(self, optimizer, args, kwargs) -> None:
         self.count += 1
+        if self.data is not None:
+            self.used.append(list(self.data.last) if self.data.last else None)
         index = self._number(optimizer)
         if len(self.steps) >= self.keep:
             return
@@ -608,11 +671,13 @@ def ex3_train(
     device: str = "cpu",
     own_net: bool = False,
     watch: int = 0,
+    record: bool = False,
 ) -> dict:
     """The student's train() on a net built from ``spec`` after ``torch.manual_seed(seed)``,
     or with ``own_net`` on the student's own LeNetClassifier (Exercises 1 and 2) holding
     that net's weights: either way the judge knows the weights training starts from.
-    With ``watch``, the first ``watch`` optimizer steps are observed (:class:`StepWatch`)."""
+    With ``watch``, the first ``watch`` optimizer steps are observed (:class:`StepWatch`);
+    with ``record``, the batch each step used (``used``: pass, place, sample indices)."""
     fn = sub.attribute("ex3_train", "train")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -623,18 +688,21 @@ def ex3_train(
         net = net.to(device)
     else:
         net = start.to(device)
-    train_loader = make_loader(train, device, sub.data)
-    test_loader = Watched(make_loader(test, device, sub.data), net)
-    with StepWatch(net, watch) as steps:
+    train_loader = make_loader(train, device, sub.data, record=record)
+    test_loader = make_loader(test, device, sub.data)
+    seen = watch_passes(test_loader, net)
+    with StepWatch(net, watch, train_loader.dataset if record else None) as steps:
         records = fn(net, train_loader, test_loader, epochs=epochs, lr=lr, device=device)
     return {
         "records": _records(records),
         "weights": named_weights(net),
-        "test_passes": len(test_loader.seen),
-        "last_evaluated": test_loader.seen[-1] if test_loader.seen else None,
+        "test_passes": len(seen),
+        "last_evaluated": seen[-1] if seen else None,
         "steps": steps.steps,
         "step_count": steps.count,
         "optimizers": steps.optimizers,
+        "used": steps.used,
+        "per_pass": len(train_loader),
     }
 
 
