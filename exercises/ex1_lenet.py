@@ -11,7 +11,8 @@ Build ``LeNet`` with five layers, named exactly as below (the grader reads them 
 * flatten                                   (N, 16, 4, 4)  -> (N, 256)
 * ``fc1``: 256 -> 120, ``fc2``: 120 -> 84, ``fc3``: 84 -> 10
 
-Use a ReLU after every layer except the last. ``forward`` returns the raw class scores
+Each named layer is the ``nn.Conv2d`` or ``nn.Linear`` itself (not a block holding one):
+apply the ReLUs and the pooling in ``forward``. Use a ReLU after every layer except the last. ``forward`` returns the raw class scores
 (logits) of shape (N, 10); Exercise 2 adds the log-softmax. The whole net has 44,426
 parameters: check your count with ``sum(p.numel() for p in net.parameters())``.
 """

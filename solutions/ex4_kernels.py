@@ -30,7 +30,8 @@ def plot_kernels(weights: dict, title: str):
 
     Row 1: the 6 kernels of ``weights["conv1"]`` (6, 1, 5, 5), one image each.
     Row 2: the 6 input channels of conv2's first kernel ``weights["conv2"][0]`` (6, 5, 5).
-    Draw each slice as an image (``imshow``, grey scale) and return the figure.
+    Draw each slice as an image (``imshow``, grey scale), 12 images in all and no other,
+    each holding its 5x5 slice's values as they are, and return the figure.
     """
     # BEGIN SOLUTION: Exercise 4: return a matplotlib Figure with 12 images, one per 5x5 slice: the six conv1 kernels on one row, the six input channels of conv2's first kernel on the other, titled `title`.
     fig, axes = plt.subplots(2, 6, figsize=(9, 3.4))

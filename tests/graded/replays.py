@@ -86,6 +86,6 @@ def replay(seed: int, train: dict, obs: dict, epochs: int, lr: float) -> tuple[l
             step_loss = F.nll_loss(net(inputs), labels)
             step_loss.backward()
             adam.step()
-            losses.append(float(step_loss))
+            losses.append(step_loss.item())
         means.append(sum(losses) / len(losses))
     return means, named_weights(net)

@@ -75,6 +75,8 @@ def test_layers_have_the_lecture_kernel_shapes(ex1, rng):
     for name, shape in KERNEL_SHAPES.items():
         layer = obs["layers"].get(name)
         assert layer is not None, f"LeNet needs a layer called self.{name} (names are fixed)."
+        if layer.get("fault"):
+            pytest.fail(layer["fault"], pytrace=False)
         got = None if layer["weight"] is None else list(layer["weight"].shape)
         assert got == shape, f"self.{name}.weight has shape {got}, expected {shape}. Hint: " + (
             f"check the in/out channels and the kernel size (5) of {name}."

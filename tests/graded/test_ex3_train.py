@@ -462,7 +462,9 @@ def test_evaluate_returns_accuracy_in_percent(ex3, rng):
     batch = int(torch.randint(7, n // 5 + 1, (1,), generator=rng))  # 5 batches or more
     loader = {"kind": "mode", "seed": draw_seed(rng), "n": n, "batch_size": batch}
     expected = probe_accuracy(loader, training=False, grad=False, sensitive=False)
-    got = returned_float(ex3.call("ex3.evaluate", loader=loader, sensitive=False)["value"], expected)
+    got = returned_float(
+        ex3.call("ex3.evaluate", loader=loader, sensitive=False)["value"], expected
+    )
     assert got * 100 != pytest.approx(expected) or expected == 0, (
         f"evaluate() returned {got:.4g}, a fraction: the net gets {expected:.4g}% of these "
         f"{n} samples right. Hint: return the accuracy in percent (0-100): multiply by 100."

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
-from torch.utils.data import DataLoader, Sampler, TensorDataset
 from torch.overrides import TorchFunctionMode
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from lenet_course import data
 from lenet_course.grading.blame import StudentFailure
@@ -100,6 +100,27 @@ def build_net(spec: dict, seed: int, weights: dict | None = None) -> nn.Module:
     return net
 
 
+LAYER_KINDS = {"conv": nn.Conv2d, "fc": nn.Linear}
+
+
+def layer_fault(name: str, layer) -> str:
+    """Why ``layer`` cannot be the named layer ``self.<name>`` ("" when it can be): a block
+    that holds the convolution or the linear layer is named as such, once, in one sentence
+    every test that meets it repeats (one cause, one explanation)."""
+    kind = next((k for prefix, k in LAYER_KINDS.items() if name.startswith(prefix)), None)
+    if kind is None or isinstance(layer, kind) or not isinstance(layer, nn.Module):
+        return ""
+    held = [m for m in layer.modules() if isinstance(m, kind)]
+    if held:
+        return (
+            f"self.{name} is a {type(layer).__name__} holding an nn.{kind.__name__}; the grader reads the weights of self.{name}, so it must be the "
+            f"nn.{kind.__name__} itself. Hint: {name} = nn.{kind.__name__}(...) in __init__; "
+            "apply ReLU and pooling in forward (a block of your own may hold self."
+            f"{name}, under another name)."
+        )
+    return ""
+
+
 def load_named(net: nn.Module, weights: dict) -> None:
     """Copy ``{"conv1": {"weight": t, "bias": t}, ...}`` into the net's named layers."""
     with torch.no_grad():
@@ -107,6 +128,8 @@ def load_named(net: nn.Module, weights: dict) -> None:
             layer = getattr(net, name, None)
             if layer is None:
                 raise StudentFailure(f"LeNet has no layer self.{name} (the names are fixed).")
+            if layer_fault(name, layer):
+                raise StudentFailure(layer_fault(name, layer))
             for pname, value in params.items():
                 target = getattr(layer, pname, None)
                 if not isinstance(target, torch.Tensor):
@@ -237,6 +260,23 @@ HINTS = (  # (text in the error, what to do): the common raw errors, with a sent
 )
 
 
+def offered(exc: AttributeError) -> str:
+    """What an object the grader passed in offers, when the student's code asked it for an
+    attribute it lacks ("" for the student's own objects)."""
+    obj = getattr(exc, "obj", None)
+    module = type(obj).__module__ or ""
+    if obj is None or module.startswith(protocol.SUBMISSION_PACKAGE):
+        return ""
+    names = sorted(
+        n for n in dir(obj)
+        if not n.startswith("_") and not callable(getattr(obj, n, None))
+    )  # fmt: skip
+    what = f"the {type(obj).__name__} the grader passed in"
+    if not names:
+        return f"{what} has no such attribute"
+    return f"{what} offers {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}"
+
+
 def describe(exc: BaseException, folder: str) -> str:
     """The exception in a student's words: file and line in their code where there is one,
     and what to do for the common raw errors."""
@@ -246,7 +286,9 @@ def describe(exc: BaseException, folder: str) -> str:
             text = f"{text.splitlines()[0][:300]}. {hint}"
             break
     else:
-        if not isinstance(exc, NotImplementedError | StudentFailure | SyntaxError):
+        if isinstance(exc, AttributeError) and offered(exc):
+            text += f" ({offered(exc)})"
+        elif not isinstance(exc, NotImplementedError | StudentFailure | SyntaxError):
             text += " (raised by your code: fix it at the line named here)"
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{Path(exc.filename).name} line {exc.lineno}: SyntaxError: {exc.msg}"
@@ -472,6 +514,7 @@ def ex1_build(sub: Submission, seed: int, resets: dict) -> dict:
         layer = getattr(net, name, None)
         if layer is not None:
             layers[name] = {p: _plain(getattr(layer, p, None)) for p in ("weight", "bias")}
+            layers[name]["fault"] = layer_fault(name, layer)
     return {"layers": layers, "parameters": [_plain(p) for p in net.parameters()]}
 
 
