@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.utils.data import TensorDataset
 
 from lenet_course.config import LOADERS
 from lenet_course.errors import DataError
@@ -262,6 +263,12 @@ class TensorLoader:
         self.shuffle = shuffle
         # on the loader's device: a CUDA loader draws its order there (one launch per epoch)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
+
+    @property
+    def dataset(self) -> TensorDataset:
+        """The samples as a ``TensorDataset``, as a ``DataLoader`` holds them: student code
+        written for one (``len(loader.dataset)``) reads this loader the same way."""
+        return TensorDataset(self.inputs, self.labels)
 
     @property
     def num_samples(self) -> int:

@@ -107,6 +107,10 @@ def descends(obs: dict) -> None:
 def numbers(records: list, field: str) -> list:
     values = [r[field] for r in records]
     for v in values:
+        assert not (isinstance(v, int) and not isinstance(v, bool)), (
+            f"EpochRecord.{field} is the int {v}, which has lost its fraction: integer "
+            "division (//) and int() floor it. Hint: compute it with / and keep the float."
+        )
         assert isinstance(v, float), (
             f"EpochRecord.{field} should be a float (use .item() on a tensor); got a "
             f"{v['type'] if isinstance(v, dict) else type(v).__name__}."
