@@ -153,3 +153,29 @@ def test_one_message_per_cause_with_the_tests_it_costs(tmp_path, monkeypatch, ca
     assert "it also costs: test b; test c" in printed, printed
     assert printed.count('the same cause as "test a" above') == 2, printed
     assert "another cause" in printed
+
+
+SLOW_TRAIN = """
+def train(net, train_loader, test_loader, *, epochs=10, lr=1e-3, device="cpu"):
+    import time
+    while True:  # a loop that never ends, printing as it goes
+        print("still training", flush=True)
+        time.sleep(0.5)
+"""
+
+
+def test_in_check_a_function_out_of_time_fails_its_later_calls_at_once_with_one_cause(tmp_path):
+    text = (kit_root() / "solutions" / "ex3_train.py").read_text()
+    sub = make_submission(tmp_path / "sub", replace={"ex3_train": text + SLOW_TRAIN})
+    quick = limits.Limits(test_seconds=4, train_seconds=60, submission_seconds=600, jobs=1)
+    report = grade(sub, quick, full=False, hidden=False, exercises=("ex3_train",))
+    ran = [t for t in report.tests if not t.hidden and t.status != "skipped"]
+    calls_train = [t for t in ran if "evaluate" not in t.nodeid]
+    timed_out = [t for t in calls_train if "ran out of time" in t.message]
+    assert len(timed_out) == len(calls_train) >= 5, [t.message[:80] for t in calls_train]
+    assert len({t.message for t in timed_out}) == 1, "one cause, one message"
+    assert "still training" in timed_out[0].message  # the student's last words, kept
+    # one wait of 4 s for train(), not one per test: the rest of the time is start-up
+    assert report.execution_time < 4 * 3 + 40, report.execution_time
+    evaluate = [t for t in report.tests if "evaluate" in t.nodeid]
+    assert evaluate and all(t.status == "passed" for t in evaluate)

@@ -386,7 +386,9 @@ class Worker:
                 self.proc.stdout.fileno(), self._buffer, self._ids, deadline
             )
         except (BrokenPipeError, protocol.ProtocolError) as exc:
-            raise StudentFailure(self._why_failed(exc, timeout)) from None  # it stops the worker
+            failure = StudentFailure(self._why_failed(exc, timeout))  # it stops the worker
+            failure.timed_out = isinstance(exc, protocol.WorkerGone) and exc.timed_out
+            raise failure from None
         if not reply["ok"]:
             if reply["fault"] == "grader":
                 raise GraderFault(reply["error"], reply["trace"])

@@ -51,6 +51,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="mutation testing: run every graded test once per seed in this comma list",
     )
     group.addoption(
+        "--share-timeouts",
+        action="store_true",
+        help="check: once a student's function ran out of time, later calls of it share that "
+        "verdict instead of waiting out their own limit",
+    )
+    group.addoption(
         "--until-lost",
         action="store_true",
         help="mutation testing: under each seed, skip the tests after a visible test lost a point",
@@ -203,20 +209,28 @@ class Exercise:
 
     active: Worker | None = None  # one live worker per judge: an idle one only holds memory
 
-    def __init__(self, worker: Worker, limits: Limits) -> None:
+    def __init__(self, worker: Worker, limits: Limits, share_timeouts: bool = False) -> None:
         self.worker = worker
         self.test_seconds = limits.test_seconds
         self.train_seconds = limits.train_seconds
+        self.share_timeouts = share_timeouts
+        self.timed_out: dict[str, str] = {}  # op -> the message of its first timeout
 
     def call(self, op: str, *, timeout: float | None = None, **args) -> dict:
         """Run ``op`` on the student's code; a failure there fails the test with its reason.
-        A :class:`GraderFault` propagates: the test is then recorded as a grader error."""
+        A :class:`GraderFault` propagates: the test is then recorded as a grader error.
+        With ``share_timeouts`` (``check``), an op that ran out of time fails again at once,
+        with the same message: the report then shows one cause, once, not each wait."""
+        if op in self.timed_out:
+            pytest.fail(self.timed_out[op], pytrace=False)
         if Exercise.active is not None and Exercise.active is not self.worker:
             Exercise.active.stop()
         Exercise.active = self.worker
         try:
             return self.worker.call(op, timeout=timeout or self.test_seconds, **args)
         except StudentFailure as exc:
+            if self.share_timeouts and getattr(exc, "timed_out", False):
+                self.timed_out[op] = str(exc)
             pytest.fail(str(exc), pytrace=False)
 
 
@@ -249,7 +263,7 @@ def worker_factory(request: pytest.FixtureRequest, target: Path, jail_workdir: P
             gpu=gpu,
         )
         workers.append(worker)
-        return Exercise(worker, limits)
+        return Exercise(worker, limits, request.config.getoption("share_timeouts", False))
 
     yield make
     for w in workers:
