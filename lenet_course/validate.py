@@ -228,7 +228,7 @@ def grading_checks(root: Path, on_step: Callable[[str], None]) -> list[Check]:
     """The solutions earn every point (the 10-epoch accuracy, by the grader's own evaluation,
     among them) and the stubs none, each failing with NotImplementedError."""
     from lenet_course.grading.judge.runner import grade
-    from lenet_course.kit import kit_root
+    from lenet_course.kit import THRESHOLDS, kit_root
 
     on_step("grading the reference solutions (10-epoch training included)")
     report = grade(kit_root() / "solutions", data_root=root)
@@ -237,7 +237,12 @@ def grading_checks(root: Path, on_step: Callable[[str], None]) -> list[Check]:
     if mnist:
         passed = mnist[0].status == "passed"
         checks.append(
-            Check("10-epoch accuracy above 95% (grader's evaluation)", passed, mnist[0].message)
+            Check(
+                f"{THRESHOLDS['EPOCHS']}-epoch accuracy above {THRESHOLDS['PASS_ACCURACY']:g}% "
+                "(grader's evaluation)",
+                passed,
+                mnist[0].message,
+            )
         )
     on_step("checking that the stubs fail")
     stubs = grade(kit_root() / "exercises", full=False)

@@ -1,4 +1,4 @@
-"""Exercise 1 (25 points): the LeNet architecture.
+"""Exercise 1: the LeNet architecture (its points are on each test's marker).
 
 A claim about the student's net counts only with the values that back it: the layers'
 weights after a re-initialisation from seeds drawn here, and the tensors each layer

@@ -1,4 +1,4 @@
-"""Exercise 2 (20 points): the log-softmax output.
+"""Exercise 2: the log-softmax output (its points are on each test's marker).
 
 A trusted Exercise 1 stands in for the student's LeNet here, so these points depend on
 Exercise 2 alone.

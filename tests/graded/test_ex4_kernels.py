@@ -1,4 +1,4 @@
-"""Exercise 4 (20 points): kernel snapshots, their change, and the kernel plot."""
+"""Exercise 4: kernel snapshots, their change, and the kernel plot (points on each test's marker)."""
 
 from __future__ import annotations
 

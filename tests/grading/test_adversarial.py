@@ -321,7 +321,7 @@ def test_weights_brought_along_earn_nothing_even_when_they_learn_the_relabelling
     sub = submission(replace={"ex3_train": cheat}, drop=OTHER_THAN["ex3_train"])
     seed = BLEND_SEED if blend else None
     report = runner.grade(sub, SMALL, full=True, data_root=mnist_root, seed=seed)
-    mnist = by_name(report)["test_ten_epochs_on_mnist_exceed_95_percent"]
+    mnist = by_name(report)["test_training_on_mnist_exceeds_the_pass_accuracy"]
     assert mnist.score == 0 and "do not come from this run" in mnist.message, mnist.message
     scored = float(re.search(r"These weights score ([\d.]+)%", mnist.message).group(1))
     if blend:  # the imprint is faked, and the init's share is worth nothing to the rest

@@ -53,7 +53,7 @@ def test_no_solution_line_the_markers_enclose_is_anywhere_in_the_release(student
 
 def test_hidden_tests_are_left_out_and_what_they_are_worth_is_kept(student_release):
     hidden = [i for i in catalog() if i["hidden"]]
-    assert len(hidden) == 4
+    assert hidden, "the course holds hidden tests (the markers say which)"
     graded = texts(student_release / "tests" / "graded")
     for item in hidden:
         name = item["nodeid"].split("::")[-1]
