@@ -70,9 +70,13 @@ def print_report(console, report, *, hints: bool = True) -> None:
     for exercise, tests in report.by_exercise().items():
         said = _grouped_hints(tests)
         earned, possible = sum(t.score for t in tests), sum(t.max_score for t in tests)
+        ran = sum(t.max_score for t in tests if t.status != "skipped")
         declared = kit.exercise(exercise)
         name = f"{declared.title} ({exercise}.py)" if declared else exercise
-        table = Table(title=f"{name}: {earned}/{possible}", title_justify="left", expand=True)
+        score = (
+            f"{earned}/{possible}" if ran == possible else f"{earned}/{ran} run here, of {possible}"
+        )
+        table = Table(title=f"{name}: {score}", title_justify="left", expand=True)
         table.add_column("test", ratio=3)
         table.add_column("points", justify="right", no_wrap=True)
         table.add_column("what to fix" if hints else "result", ratio=5)
@@ -90,6 +94,32 @@ def print_report(console, report, *, hints: bool = True) -> None:
         console.print(f"[yellow]note:[/] {escape(note)}")
     incomplete = " (incomplete: grader errors)" if report.grader_errors else ""
     console.print(f"[bold]Total: {report.score}/{report.max_score}{incomplete}[/]")
+    said = what_ran(report.tests)
+    if said:
+        console.print(escape(said))
+
+
+def what_ran(tests) -> str:
+    """What passed, in a sentence, when some tests did not run here: the points run and
+    passed, those that need ``--full``, and those hidden until grading ("" when all ran)."""
+    ran = [t for t in tests if t.status != "skipped"]
+    full = sum(t.max_score for t in tests if t.status == "skipped" and not t.hidden)
+    hidden = sum(t.max_score for t in tests if t.status == "skipped" and t.hidden)
+    if not full and not hidden:
+        return ""
+    runnable, earned = sum(t.max_score for t in ran), sum(t.score for t in ran)
+    said = (
+        f"All {runnable} points that check can run here passed."
+        if earned == runnable
+        else f"{earned} of the {runnable} points that check can run here passed."
+    )
+    more = []
+    if full:
+        epochs = kit.THRESHOLDS["EPOCHS"]
+        more.append(f"{full} more need `--full` (the {epochs}-epoch training on MNIST)")
+    if hidden:
+        more.append(f"{hidden} are hidden until grading")
+    return f"{said} {' and '.join(more)}."
 
 
 def _grouped_hints(tests) -> dict[str, str]:
@@ -134,10 +164,12 @@ def grader_errors_exit(console, report) -> int:
 
     if not report.grader_errors:
         return 0
+    by_cause: dict[str, list[str]] = {}  # identical errors: one line, the tests it hit
     for t in report.grader_errors:
-        console.print(
-            f"[magenta bold]grader error[/] in {escape(t.nodeid)}:\n{escape(t.trace or t.message)}"
-        )
+        by_cause.setdefault(t.trace or t.message, []).append(t.nodeid)
+    for cause, nodeids in by_cause.items():
+        where = nodeids[0] if len(nodeids) == 1 else f"{len(nodeids)} tests ({', '.join(nodeids)})"
+        console.print(f"[magenta bold]grader error[/] in {escape(where)}:\n{escape(cause)}")
     console.print(
         f"[red bold]{len(report.grader_errors)} tests hit an error of the grader; the total is "
         "incomplete.[/] Fix the grading environment (the tracebacks above) and grade again."

@@ -18,7 +18,7 @@ from lenet_course.grading.judge.reports import gradescope, junit
 from lenet_course.grading.judge.runner import GradeReport, TestResult, grade
 from lenet_course.grading.judge.spec import architecture
 from lenet_course.grading.sandbox import probes
-from lenet_course.kit import kit_root
+from lenet_course.kit import THRESHOLDS, kit_root
 from tests.grading.conftest import SMALL, make_submission
 
 # Exercise 4's solution, plus a line that breaks the kit's own probe at import, with no Python
@@ -179,3 +179,33 @@ def test_in_check_a_function_out_of_time_fails_its_later_calls_at_once_with_one_
     assert report.execution_time < 4 * 3 + 40, report.execution_time
     evaluate = [t for t in report.tests if "evaluate" in t.nodeid]
     assert evaluate and all(t.status == "passed" for t in evaluate)
+
+
+def test_checks_summary_says_what_passed_what_needs_full_and_what_is_hidden():
+    def result(nodeid, points, status, score=0, hidden=False):
+        r = TestResult(nodeid, "ex3_train", nodeid, points, hidden=hidden)
+        r.status, r.score = status, score
+        return r
+
+    ran = [result("a", 5, "passed", 5), result("b", 3, "passed", 3)]
+    later = [result("slow", 8, "skipped"), result("secret", 9, "skipped", hidden=True)]
+    assert views.what_ran(ran + later) == (
+        "All 8 points that check can run here passed. 8 more need `--full` (the "
+        f"{THRESHOLDS['EPOCHS']}-epoch training on MNIST) and 9 are hidden until grading."
+    )
+    lost = [result("a", 5, "failed"), ran[1]]
+    assert views.what_ran(lost + later[1:]).startswith("3 of the 8 points")
+    assert views.what_ran(ran) == ""  # everything ran: the total says it all
+
+
+def test_identical_grader_errors_are_shown_once_with_the_tests_they_hit(capsys):
+    from rich.console import Console
+
+    report = GradeReport("sub", [], 0.0)
+    for nodeid in ("t1", "t2"):
+        r = TestResult(nodeid, "ex1_lenet", nodeid, 1)
+        r.status, r.message, r.trace = "error", "boom", "Traceback: boom"
+        report.tests.append(r)
+    assert views.grader_errors_exit(Console(width=200), report) == views.GRADER_FAILED
+    out = capsys.readouterr().out
+    assert out.count("Traceback: boom") == 1 and "2 tests (t1, t2)" in out
