@@ -67,13 +67,15 @@ def _cluster_executor(args: argparse.Namespace, out: Path):
 def cmd_grade_all(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from lenet_course.grading.classroom.gradebook import grade_all
+    from lenet_course.grading.classroom.gradebook import PartialGradebook, grade_all
     from lenet_course.grading.classroom.roster import students
-    from lenet_course.grading.classroom.status import WAITING, Kind
 
     console = views.console()
     folder, out = Path(args.folder), Path(args.out)
-    total = len(args.student) or len(students(folder))
+    roster = students(folder)
+    class_size = len(roster)
+    rules, times = _rules_from(args, {s.name for s in roster})
+    total = len(args.student) or class_size
     screen = _screen_from(args)
     executor = _cluster_executor(args, out)
     limits = flags.limits_from(args)
@@ -86,25 +88,42 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
             progress.advance(task)
             progress.console.print(f"{outcome.student}: {outcome.status}")
 
-        outcomes = grade_all(
-            folder,
-            out,
-            limits,
-            jobs=args.jobs,
-            force=args.force,
-            full=not args.fast,
-            data_root=flags.grading_data(args, not args.fast),
-            executor=executor,
-            wait=not args.no_wait,
-            only=tuple(args.student),
-            on_done=done,
-            screen=screen,
-        )
+        refused = None  # the Canvas export of a partial gradebook, refused
+        try:
+            outcomes = grade_all(
+                folder,
+                out,
+                limits,
+                jobs=args.jobs,
+                force=args.force,
+                full=not args.fast,
+                data_root=flags.grading_data(args, not args.fast),
+                executor=executor,
+                wait=not args.no_wait,
+                only=tuple(args.student),
+                on_done=done,
+                screen=screen,
+                allow_partial=args.allow_partial,
+                rules=rules,
+                times=times,
+            )
+        except PartialGradebook as exc:
+            refused, outcomes = exc, exc.outcomes
+    code = _summary(console, args, out, class_size, outcomes)
+    if refused is not None and code != views.GRADER_FAILED:
+        raise refused  # exit 2, with why and the two ways on
+    return code
+
+
+def _summary(console, args: argparse.Namespace, out: Path, class_size: int, outcomes) -> int:
+    """Where the class files are, what needs another run; the exit code."""
+    from lenet_course.grading.classroom.status import WAITING, Kind
+
     errors = [o for o in outcomes if o.status.kind in (Kind.ERROR, Kind.INCOMPLETE)]
     waiting = [o for o in outcomes if o.status.kind in WAITING]
     console.print(
         f"Gradebook: {out / 'gradebook.csv'}; class report: {out / 'report.html'} "
-        f"({total} students, {len(errors)} errors)"
+        f"({class_size} students, {len(errors)} errors)"
     )
     if not args.student:
         console.print(f"Similarity screen: {out / 'similarity.html'} and similarity.csv")
@@ -120,6 +139,18 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         )
         return views.GRADER_FAILED
     return 1 if errors else 0  # each student's status is in the gradebook either way
+
+
+def _rules_from(args: argparse.Namespace, roster: set[str]):
+    """The course's rules (--rules) and submission times (--times), checked against the
+    class before anything is graded."""
+    from lenet_course.grading.classroom.rules import read_rules, read_times
+
+    if args.times and not args.rules:
+        raise UserError("--times gives submission times for the late rules. Fix: add --rules FILE.")
+    rules = read_rules(Path(args.rules), roster) if args.rules else None
+    times = read_times(Path(args.times), roster) if args.times else None
+    return rules, times
 
 
 def _screen_from(args: argparse.Namespace):
@@ -215,6 +246,7 @@ def _register_grade_all(command) -> None:
     p.add_argument("--jobs", type=int, default=2, help="submissions graded at once")
     p.add_argument("--force", action="store_true", help="regrade students already graded")
     p.add_argument("--fast", action="store_true", help="skip the 10-epoch training test (0 points)")
+    _add_course_flags(p)
     flags.add_data_flags(p)
     p.add_argument(
         "--student",
@@ -255,6 +287,30 @@ def _register_grade_all(command) -> None:
     flags.add_limit_flags(p)
     _add_screen_flags(p)
     p.set_defaults(func=cmd_grade_all)
+
+
+def _add_course_flags(p: argparse.ArgumentParser) -> None:
+    """What the class's gradebook holds: partial grades, the course's rules."""
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="write the Canvas export even when some grades are fast-tier only (refused "
+        "otherwise, exit 2)",
+    )
+    p.add_argument(
+        "--rules",
+        default=None,
+        metavar="FILE",
+        help="the course's rules (TOML): due dates, late penalty, extensions, overrides; "
+        "applied to every final grade (docs/class-grading.md)",
+    )
+    p.add_argument(
+        "--times",
+        default=None,
+        metavar="CSV",
+        help="submission times, a CSV of student,submitted_at (default: each student's "
+        "timestamp.txt)",
+    )
 
 
 def _register_tools(command) -> None:

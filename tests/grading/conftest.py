@@ -107,3 +107,6 @@ def untouched(mnist_root):
     yield
     assert tree_state(*roots) == before, "something outside the jail's scratch changed"
     assert sorted(p.name for p in site.glob("*.pth")) == pth_before, "a .pth file appeared"
+
+
+from tests.grading.fakeclass import a_class, grader  # noqa: E402, F401 - fixtures: a class of three

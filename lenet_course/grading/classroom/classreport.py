@@ -50,6 +50,7 @@ class StudentRow:
     total: int | None
     status: str
     feedback: str | None  # a link to the student's results.json, relative to the report
+    tier: str = ""  # "full", "fast" (without the training tests), "unknown"; "" without a grade
 
 
 def _title(t: dict) -> str:
@@ -101,7 +102,10 @@ def class_summary(statuses: dict[str, Status], rows: dict[str, dict | None]) -> 
         "exercise_max": exercise_max,
         "grader_errors": grader_errors,
         "time_limits": time_limits,
-        "waiting": {s: st for s, st in statuses.items() if st.kind in WAITING},
+        "waiting": {  # and those without a grade yet, that another run will grade
+            s: st for s, st in statuses.items() if st.kind in (*WAITING, Kind.NOT_GRADED)
+        },
+        "fast": sorted(s for s, r in graded.items() if r.get("tier") == "fast"),
     }
 
 
@@ -121,7 +125,8 @@ def student_rows(
         points = {
             e: sum(t["score"] for t in report["tests"] if t["exercise"] == e) for e in EXERCISES
         }
-        table.append(StudentRow(student, points, sum(points.values()), status, link))
+        tier = report.get("tier") or "unknown"
+        table.append(StudentRow(student, points, sum(points.values()), status, link, tier))
     return table
 
 
@@ -131,6 +136,7 @@ def write_class_report(
     rows: dict[str, dict | None],
     screen=None,
     screen_note: str = "",
+    finals: dict[str, str] | None = None,
 ) -> Path:
     """``report.html``, with ``scores.png``, ``exercise-scores.png`` and ``pass-rates.png``
     beside it. ``screen``: the class's :class:`~lenet_course.grading.classroom.similarity.Screen`
@@ -172,6 +178,7 @@ def write_class_report(
         images=images,
         exercises=EXERCISES,
         table=student_rows(out, statuses, rows),
+        finals=finals,  # by student, where the course's rules made the final grades
         screen=screen,
         screen_note=screen_note,
         similarity={"html": HTML_NAME, "csv": CSV_NAME, "plot": PLOT_NAME},

@@ -7,7 +7,9 @@ import enum
 
 class Kind(enum.Enum):
     GRADED = "graded"
-    SKIPPED = "skipped"  # graded by an earlier run, and the files have not changed since
+    REGRADED = "regraded"  # graded again: something that decided the earlier grade changed
+    SKIPPED = "skipped"  # graded by an earlier run under the same key (classroom.reuse)
+    NOT_GRADED = "not graded"  # no grade yet, and this run (--student) did not grade them
     INCOMPLETE = "incomplete"  # graded, but the grader failed in some tests: graded again
     SUBMITTED = "submitted"  # a cluster job was submitted in this run
     PENDING = "pending"  # a job an earlier run submitted is still queued or running
@@ -15,7 +17,7 @@ class Kind(enum.Enum):
 
 
 WAITING = (Kind.SUBMITTED, Kind.PENDING)
-NO_REPORT = (Kind.ERROR, *WAITING)  # no report.json to trust for these
+NO_REPORT = (Kind.ERROR, Kind.NOT_GRADED, *WAITING)  # no report.json to trust for these
 
 
 class Status(str):

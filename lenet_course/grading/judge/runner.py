@@ -65,6 +65,7 @@ class GradeReport:
     isolation: str = ""
     fingerprint: str = ""  # SHA-256 over the exercise files graded
     grading_seed: int | None = None  # the cases drawn: `grade --seed` replays this grade
+    tier: str = ""  # "full", or "fast": without the 10-epoch training tests (their points 0)
 
     @property
     def score(self) -> int:
@@ -90,7 +91,9 @@ class GradeReport:
             "submission": self.submission,
             "score": self.score,
             "max_score": self.max_score,
-            "complete": not self.grader_errors,
+            # the total is the whole grade: no grader errors, and not the fast tier's part
+            "complete": not self.grader_errors and self.tier != "fast",
+            "tier": self.tier,
             "execution_time": self.execution_time,
             "isolation": self.isolation,
             "fingerprint": self.fingerprint,
@@ -144,7 +147,7 @@ def copy_submission(submission: Path, dest: Path) -> dict[str, str]:
 
 def _judge_command(
     exercise: str, submission: Path, results: Path, limits: Limits,
-    seed: int | tuple[int, ...], *, full: bool, until_lost: bool,
+    seed: int | tuple[int, ...], *, full: bool, until_lost: bool, share_timeouts: bool = False,
 ) -> list[str]:  # fmt: skip
     """The judge process: pytest on the exercise's graded tests, with the plugin's options."""
     options = {
@@ -162,6 +165,7 @@ def _judge_command(
         options["-m"] = "not slow"
     cmd = [sys.executable, "-m", "pytest", str(tests_dir() / f"test_{exercise}.py")]
     cmd += ["-p", "no:cacheprovider", "-q", *(["--until-lost"] if until_lost else [])]
+    cmd += ["--share-timeouts"] if share_timeouts else []
     for option, value in options.items():
         cmd += [option, value]
     return cmd
@@ -178,15 +182,15 @@ def _judge(
     timeout: float,
     full: bool,
     until_lost: bool = False,
+    share_timeouts: bool = False,
 ) -> dict:
     """Run one exercise's graded tests in a judge process; its results by node id, or with
     several seeds by ``(node id, seed)`` (``until_lost``: each seed stops once a visible
     test lost a point)."""
     results = workdir / f"results-{exercise}.jsonl"
     fixed = limits.per_worker(limits.jobs)  # the threads of each worker this judge starts
-    cmd = _judge_command(
-        exercise, submission, results, fixed, seed, full=full, until_lost=until_lost
-    )
+    how = {"full": full, "until_lost": until_lost, "share_timeouts": share_timeouts}
+    cmd = _judge_command(exercise, submission, results, fixed, seed, **how)
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(fixed.threads))
     if data_root is not None:
         env["LENET_DATA"] = str(Path(data_root).resolve())
@@ -230,6 +234,9 @@ class Plan:
     run: dict[str, list[dict]]  # exercise -> the tests its judge runs
     fast_tier: list[dict]  # the slow tests a fast grade lists as skipped
     withheld: list[dict]  # hidden tests listed with their points (``check``, a release)
+    # ``check``: once a student's function ran out of time, the tests that call it again
+    # share that verdict instead of each waiting out its own limit (a grade runs them all)
+    share_timeouts: bool = False
 
 
 def plan(exercises: tuple[str, ...], *, hidden: bool, full: bool) -> Plan:
@@ -252,7 +259,8 @@ def plan(exercises: tuple[str, ...], *, hidden: bool, full: bool) -> Plan:
         if full or not item["slow"]:
             run.setdefault(item["exercise"], []).append(item)
     fast_tier = [] if full else [i for i in items if i["slow"]]
-    return Plan({i["nodeid"]: n for n, i in enumerate(items)}, run, fast_tier, withheld)
+    order = {i["nodeid"]: n for n, i in enumerate(items)}
+    return Plan(order, run, fast_tier, withheld, share_timeouts=not hidden)
 
 
 def run_plan(
@@ -281,7 +289,16 @@ def run_plan(
             )
             timeout = max(1.0, min(budget, deadline - time.monotonic()))
             judged = _judge(
-                ex, mine, workdir / "submission", workdir, limits, seed, data_root, timeout, full
+                ex,
+                mine,
+                workdir / "submission",
+                workdir,
+                limits,
+                seed,
+                data_root,
+                timeout,
+                full,
+                share_timeouts=the_plan.share_timeouts,
             )
             for r in out:
                 _fill(r, judged[r.nodeid])
@@ -332,11 +349,10 @@ def grade(
     exercises: tuple[str, ...] = (),
     on_exercise: Callable[[str, list[TestResult]], None] | None = None,
 ) -> GradeReport:
-    """Grade a folder holding the four exercise files; returns the report (never raises for
-    a broken submission, only for a broken grader).
-
-    ``hidden=False`` (students' ``check``) leaves the hidden tests out and says what they are
-    worth; ``exercises`` limits the grade to those exercises (all when empty)."""
+    """Grade a folder of exercise files: its report; raises for a broken grader, never for a
+    broken submission. ``full=False``: the fast tier; ``hidden=False`` (students' ``check``)
+    leaves the hidden tests out and says what they are worth; ``exercises`` limits the grade
+    to those exercises (all when empty)."""
     from lenet_course import data
 
     limits = limits or Limits()
@@ -380,6 +396,7 @@ def grade(
         isolation=isolation,
         fingerprint=fingerprint(submission),
         grading_seed=seed,
+        tier="full" if full else "fast",
     )
 
 

@@ -268,9 +268,8 @@ def offered(exc: AttributeError) -> str:
     if obj is None or module.startswith(protocol.SUBMISSION_PACKAGE):
         return ""
     names = sorted(
-        n for n in dir(obj)
-        if not n.startswith("_") and not callable(getattr(obj, n, None))
-    )  # fmt: skip
+        n for n in dir(obj) if not n.startswith("_") and not callable(getattr(obj, n, None))
+    )
     what = f"the {type(obj).__name__} the grader passed in"
     if not names:
         return f"{what} has no such attribute"
@@ -404,9 +403,12 @@ def make_loader(
     """A ``DataLoader`` from a spec (:func:`loader_tensors`), its tensors on ``device``."""
     x, y = loader_tensors(spec, data_root)
     judged = JudgedData(
-        x.to(device), y.to(device), gains=spec.get("gains") or (), pause=spec.get("pause", 0.0),
+        x.to(device),
+        y.to(device),
+        gains=spec.get("gains") or (),
+        pause=spec.get("pause", 0.0),
         record=record,
-    )  # fmt: skip
+    )
     sampler = PassSampler(judged, spec.get("shuffle", False), spec.get("seed", 0))
     return DataLoader(judged, batch_size=spec["batch_size"], sampler=sampler, collate_fn=as_batch)
 
