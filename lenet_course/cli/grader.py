@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 from lenet_course import views
@@ -17,6 +18,9 @@ from lenet_course.kit import EXERCISES
 def cmd_grade(args: argparse.Namespace) -> int:
     from lenet_course.grading.judge.reports import write_gradescope, write_junit
 
+    rules, meta = _course_rules(args)
+    if rules is not None and meta is None:  # over the submission limit: nothing to grade
+        return 0
     console = views.console()
     report = views.grade_with_progress(
         console,
@@ -26,12 +30,42 @@ def cmd_grade(args: argparse.Namespace) -> int:
         data=flags.grading_data(args, not args.fast),
         seed=args.seed,
     )
-    write_gradescope(report, Path(args.out))
+    adjusted = None
+    if rules is not None:
+        from lenet_course.grading.classroom.gradescope import apply_rules
+
+        adjusted = apply_rules(report, rules, meta)
+        if "problem" in adjusted.details:  # for the instructor: Gradescope keeps stderr
+            print(f"warning: no late penalty: {adjusted.details['problem']}", file=sys.stderr)
+    write_gradescope(report, Path(args.out), adjusted)
     if args.junit:
         write_junit(report, Path(args.junit))
     views.print_report(console, report)
     console.print(f"Wrote {args.out}" + (f" and {args.junit}" if args.junit else ""))
     return views.grader_errors_exit(console, report)
+
+
+def _course_rules(args: argparse.Namespace):
+    """The rules (--rules) and Gradescope's metadata (or why it could not be read), both
+    read before any submitted code runs; ``(rules, None)`` when the submission is over the
+    rules' limit, and results.json then gives the latest graded submission's results back."""
+    if not args.rules:
+        return None, None
+    from lenet_course.grading.classroom.gradescope import (
+        metadata_or_error,
+        over_limit,
+        write_limited,
+    )
+    from lenet_course.grading.classroom.rules import read_rules
+
+    rules = read_rules(Path(args.rules))  # its mistakes stop the command before grading
+    meta = metadata_or_error(Path(args.submission_metadata))
+    limited = None if isinstance(meta, UserError) else over_limit(rules, meta)
+    if limited is not None:
+        write_limited(limited, Path(args.out))
+        print(limited["output"].splitlines()[0])
+        return rules, None
+    return rules, meta
 
 
 def _cluster_executor(args: argparse.Namespace, out: Path):
@@ -202,8 +236,9 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from lenet_course.export import build_bundle
 
-    path = build_bundle(Path(args.out))
-    print(f"wrote {path}: upload it as the Gradescope autograder")
+    path = build_bundle(Path(args.out), rules=Path(args.rules) if args.rules else None)
+    with_rules = f" with the course's rules in {args.rules}" if args.rules else ""
+    print(f"wrote {path}{with_rules}: upload it as the Gradescope autograder")
     return 0
 
 
@@ -236,6 +271,21 @@ def _register_grade(command) -> None:
         "'Grading seed' replays that grade)",
     )
     flags.add_limit_flags(p)
+    g = p.add_argument_group("the course's rules on Gradescope (docs/instructors.md)")
+    g.add_argument(
+        "--rules",
+        default=None,
+        metavar="FILE",
+        help="the course's rules (TOML): results.json's score is the final one, less the late "
+        "penalty (the bundle passes the rules `export gradescope --rules` put in it)",
+    )
+    g.add_argument(
+        "--submission-metadata",
+        default="/autograder/submission_metadata.json",
+        metavar="FILE",
+        help="Gradescope's submission metadata: the submission time and due dates (default: "
+        "%(default)s)",
+    )
     p.set_defaults(func=cmd_grade)
 
 
@@ -325,4 +375,11 @@ def _register_tools(command) -> None:
     p = command("export", help="build a bundle for an autograding platform")
     p.add_argument("platform", choices=["gradescope"])
     p.add_argument("--out", default="autograder.zip", help="zip file to write")
+    p.add_argument(
+        "--rules",
+        default=None,
+        metavar="FILE",
+        help="ship the course's rules (TOML) and the CSVs it names: the bundle grades with "
+        "them, timed by Gradescope's submission metadata (docs/instructors.md)",
+    )
     p.set_defaults(func=cmd_export)

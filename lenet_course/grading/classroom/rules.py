@@ -12,6 +12,8 @@ A rules file is TOML (``grade-all --rules FILE``)::
     penalty_of = "earned"                # or "possible"
     extensions = "extensions.csv"        # CSV student,due,late_due (paths relative to this file)
     overrides = "overrides.csv"          # CSV student,test (or exercise),points,reason
+    max_submissions = 3                  # Gradescope only: graded submissions per window
+    window_hours = 24
 
 Lateness is nbgrader's: seconds late = max(0, submitted - due), ``due`` being the student's
 extended due date where they have one. Each started period (a day or an hour) after the due
@@ -45,6 +47,8 @@ KEYS = (
     "penalty_of",
     "extensions",
     "overrides",
+    "max_submissions",
+    "window_hours",
 )
 
 
@@ -89,6 +93,10 @@ class Rules:
     """``earned``: a share of the points the student earned; ``possible``: of the maximum."""
     extensions: tuple[Extension, ...] = ()
     overrides: tuple[Override, ...] = ()
+    max_submissions: int | None = None
+    """Gradescope only: at most this many graded submissions per window (None: no limit)."""
+    window_hours: float = 24.0
+    """The window ``max_submissions`` counts in, ending at the submission."""
 
     def __post_init__(self) -> None:
         for name, value in (("due", self.due), ("late_due", self.late_due)):
@@ -115,6 +123,10 @@ class Rules:
                 )
         if not 0 <= self.grace_minutes < math.inf:
             raise UserError(f"grace_minutes = {self.grace_minutes}. Fix: write 0 or more minutes.")
+        if self.max_submissions is not None and self.max_submissions < 1:
+            raise UserError(f"max_submissions = {self.max_submissions}. Fix: write 1 or more.")
+        if not 0 < self.window_hours < math.inf:
+            raise UserError(f"window_hours = {self.window_hours}. Fix: write more than 0 hours.")
 
     def extension(self, student: str) -> Extension | None:
         return next((e for e in self.extensions if e.student == student), None)
@@ -325,7 +337,7 @@ def _settings(path: Path, data: dict) -> dict:
                 f"Fix: {LIKE} (unquoted, a TOML date-time)."
             )
     settings = {"due": data["due"], "late_due": data.get("late_due")}
-    for name in ("penalty_percent", "grace_minutes", "max_penalty_percent"):
+    for name in ("penalty_percent", "grace_minutes", "max_penalty_percent", "window_hours"):
         if name in data:
             value = data[name]
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -333,6 +345,13 @@ def _settings(path: Path, data: dict) -> dict:
                     f"{path}: {name} = {value!r} is not a number. Fix: write a number, e.g. 10."
                 )
             settings[name] = float(value)
+    if "max_submissions" in data:
+        value = data["max_submissions"]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(
+                f"{path}: max_submissions = {value!r} is not a whole number. Fix: write e.g. 3."
+            )
+        settings["max_submissions"] = value
     for name in ("per", "penalty_of", "extensions", "overrides"):
         if name in data and not isinstance(data[name], str):
             raise UserError(
@@ -356,6 +375,13 @@ def read_rules(path: Path, roster: set[str] | None = None) -> Rules:
     if "overrides" in data:
         overrides = read_overrides(path.parent / data["overrides"], roster)
     return replace(rules, extensions=extensions, overrides=overrides)
+
+
+def named_files(path: Path) -> tuple[str, ...]:
+    """The CSV files a rules file names (``extensions``, ``overrides``), as written there:
+    relative to it."""
+    data = _load_toml(Path(path))
+    return tuple(data[k] for k in ("extensions", "overrides") if isinstance(data.get(k), str))
 
 
 def check_targets(rules: Rules, known) -> None:
