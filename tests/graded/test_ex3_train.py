@@ -98,7 +98,8 @@ def why_no_learning(obs: dict, lr: float) -> str:
     if first["given"] == 0:
         return (
             f"its optimizer steps {first['params']} tensors, none of them the parameters of "
-            "the net passed to train(). Hint: build Adam over net.parameters() of that net."
+            "the net passed to train(). Hint: build Adam over net.parameters() of that net, "
+            "not of a copy or of a new LeNet."
         )
     if all(g is None for ps in first["grads"].values() for g in ps.values()):
         return NO_GRADIENT
@@ -274,8 +275,6 @@ def watched_steps(run: dict) -> list[dict]:
             "passed to train() from the weights it has.",
             pytrace=False,
         )
-    if all(g is None for ps in first["grads"].values() for g in ps.values()):
-        pytest.fail(f"At the first step {NO_GRADIENT}", pytrace=False)
     if not first["given"] == first["params"] == len(SPEC["layers"]) * 2:
         pytest.fail(
             f"Adam steps {first['params']} tensors, {first['given']} of them the parameters "
@@ -283,6 +282,8 @@ def watched_steps(run: dict) -> list[dict]:
             "of that net, not of a copy or of a new LeNet.",
             pytrace=False,
         )
+    if all(g is None for ps in first["grads"].values() for g in ps.values()):
+        pytest.fail(f"At the first step {NO_GRADIENT}", pytrace=False)
     if run["step_count"] != WATCH_STEPS:
         pytest.fail(
             f"train() took {run['step_count']} optimizer steps in {WATCH_EPOCHS} epochs of "
