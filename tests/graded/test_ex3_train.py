@@ -101,7 +101,7 @@ def why_no_learning(obs: dict, lr: float) -> str:
             "the net passed to train(). Hint: build Adam over net.parameters() of that net, "
             "not of a copy or of a new LeNet."
         )
-    if all(g is None for ps in first["grads"].values() for g in ps.values()):
+    if reached_no_weight(first["grads"]):
         return NO_GRADIENT
     if first["lr"] and not 0.1 < first["lr"] / lr < 10:
         return (
@@ -115,6 +115,13 @@ GENERAL = (
     "Hint: back-propagate and take an optimizer step on every batch, with the optimizer "
     "built once before the loop."
 )
+
+
+def reached_no_weight(grads: dict) -> bool:
+    """No named layer had a gradient when the optimizer stepped: the loss never reached the net."""
+    return all(g is None for ps in grads.values() for g in ps.values())
+
+
 NO_GRADIENT = (
     "the net's weights had no gradient when the optimizer stepped: the loss did not reach "
     "them. Hint: compute the loss from net(inputs) as it is (no .detach(), .item() or "
@@ -282,7 +289,7 @@ def watched_steps(run: dict) -> list[dict]:
             "of that net, not of a copy or of a new LeNet.",
             pytrace=False,
         )
-    if all(g is None for ps in first["grads"].values() for g in ps.values()):
+    if reached_no_weight(first["grads"]):
         pytest.fail(f"At the first step {NO_GRADIENT}", pytrace=False)
     if run["step_count"] != WATCH_STEPS:
         pytest.fail(
@@ -359,7 +366,7 @@ def test_every_step_uses_the_fresh_gradient_of_its_batch(watched):
         got = step["grads"]
         where = f"At step {t + 1} (epoch {t // PER_EPOCH + 1}, batch {t % PER_EPOCH + 1})"
         missing = [f"{n}.{p}" for n, ps in got.items() for p, g in ps.items() if g is None]
-        if len(missing) == sum(len(ps) for ps in got.values()):
+        if reached_no_weight(got):
             pytest.fail(f"{where} {NO_GRADIENT}", pytrace=False)
         assert not missing, (
             f"{where} {', '.join(missing)} had no gradient when the optimizer stepped. Hint: "
