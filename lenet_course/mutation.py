@@ -128,16 +128,27 @@ def run(
     seeds: tuple[int, ...] = (0,),
     jobs: int = 2,
     on_done: Callable[[Outcome], None] | None = None,
+    variant_seeds: int | None = None,
 ) -> list[Outcome]:
     """Grade every case's fast tier under each of ``seeds``: a mutant on its own exercise, a
     variant on the exercises it writes its own way. A mutant is killed only if it loses a
-    point on its exercise under every seed; a variant may lose none under any."""
+    point on its exercise under every seed; a variant may lose none under any.
+
+    ``variant_seeds``: each variant is graded instead under that many seeds drawn for it
+    alone. A variant runs every test under every seed (it loses nothing, so nothing stops
+    early) and costs a mutant's time several times over; one fresh seed per variant still
+    asks a new seed of every variant on every run."""
     limits = limits or Limits(test_seconds=60)
     # ``jobs`` cases at once share the cores: more threads than cores makes PyTorch's
     # OpenMP workers wait on each other, and costs more than it gives
     per_case = limits.shared(jobs)
 
     def one(case: Case) -> Outcome:
+        seeds_here = (
+            draw_seeds(variant_seeds)
+            if case.kind == "variant" and variant_seeds is not None
+            else seeds
+        )
         mine = (
             [case.exercise]
             if case.kind == "mutant"
@@ -148,19 +159,19 @@ def run(
             folder.mkdir()
             for exercise in mine:
                 shutil.copyfile(case.folder / f"{exercise}.py", folder / f"{exercise}.py")
-            by_seed = grade_under_seeds(folder, tuple(mine), seeds, per_case)
+            by_seed = grade_under_seeds(folder, tuple(mine), seeds_here, per_case)
         lost = {
             seed: [t for t in results if t.status in ("failed", "error")]
             for seed, results in by_seed.items()
         }
-        in_check = all(any(not t.hidden for t in lost[seed]) for seed in seeds)
+        in_check = all(any(not t.hidden for t in lost[seed]) for seed in seeds_here)
         if case.kind == "mutant":
-            wrong = [seed for seed in seeds if not lost[seed]]  # seeds it survived
+            wrong = [seed for seed in seeds_here if not lost[seed]]  # seeds it survived
         else:
-            wrong = [seed for seed in seeds if lost[seed]]  # seeds with a false alarm
-        tests = list(dict.fromkeys(t.nodeid for seed in seeds for t in lost[seed]))
+            wrong = [seed for seed in seeds_here if lost[seed]]  # seeds with a false alarm
+        tests = list(dict.fromkeys(t.nodeid for seed in seeds_here for t in lost[seed]))
         detail = "; ".join(
-            f"seed {seed}: {t.message[:160]}" for seed in seeds for t in lost[seed][:1]
+            f"seed {seed}: {t.message[:160]}" for seed in seeds_here for t in lost[seed][:1]
         )
         outcome = Outcome(case, not wrong, tests, detail, wrong, in_check and case.kind == "mutant")
         if on_done:
@@ -174,8 +185,8 @@ def run(
 def summary(outcomes: list[Outcome], seeds: tuple[int, ...] = ()) -> dict:
     """Two kill rates over the mutants (killed under every seed): by the whole grade, and by
     the visible tests alone, which is what a student's ``check`` shows; each mutant only
-    hidden tests catch, with its reason; the false alarms over the variants, and the seeds
-    under which anything went wrong."""
+    hidden tests catch, with its reason (``unexplained``: those with none); the false alarms
+    over the variants, and the seeds under which anything went wrong."""
     mutants = [o for o in outcomes if o.case.kind == "mutant"]
     variants = [o for o in outcomes if o.case.kind == "variant"]
     killed = sum(o.ok for o in mutants)
@@ -192,6 +203,11 @@ def summary(outcomes: list[Outcome], seeds: tuple[int, ...] = ()) -> dict:
             for o in mutants
             if o.ok and not o.in_check
         },
+        # caught by hidden tests only with no reason given: the set must say why check
+        # cannot show the bug, or a visible test must catch it (`mutants` exits 1)
+        "unexplained": [
+            o.case.name for o in mutants if o.ok and not o.in_check and not o.case.hidden_only
+        ],
         "survivors": [o.case.name for o in mutants if not o.ok],
         "survived_under": {o.case.name: o.seeds for o in mutants if not o.ok},
         "variants": len(variants),

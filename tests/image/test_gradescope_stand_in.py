@@ -66,9 +66,11 @@ def autograder():
     root = Path(tempfile.mkdtemp(prefix="lenet-gs-stand-in-"))
     root.chmod(0o755)
     try:
-        # the instructor's command, as docs/instructors.md gives it
+        # the instructor's command, as docs/instructors.md gives it, with the course's rules
+        (root / "rules.toml").write_text(RULES)
         subprocess.run([sys.executable, "-m", "lenet_course.cli", "export", "gradescope",
-                        "--out", str(root / "autograder.zip")], check=True, capture_output=True)  # fmt: skip
+                        "--out", str(root / "autograder.zip"), "--rules", str(root / "rules.toml")],
+                       check=True, capture_output=True)  # fmt: skip
         with zipfile.ZipFile(root / "autograder.zip") as zf:
             names = set(zf.namelist())
             assert {"setup.sh", "run_autograder", "pyproject.toml"} <= names, sorted(names)
@@ -92,7 +94,47 @@ def autograder():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run_autograder(root: Path, files: dict[str, str], *extra: str) -> dict:
+RULES = """\
+due = 2026-03-01T23:59:00-05:00
+late_due = 2026-03-08T23:59:00-05:00
+penalty_percent = 10
+per = "day"
+grace_minutes = 15
+max_penalty_percent = 50
+penalty_of = "earned"
+"""
+
+
+def metadata(created_at: str) -> str:
+    """submission_metadata.json as Gradescope writes it beside the submission."""
+    due = "2026-03-01T23:59:00.000000-05:00"
+    own = {"due_date": due, "late_due_date": None, "release_date": None}
+    assignment = {
+        "id": 25828,
+        "title": "LeNet lab",
+        "due_date": due,
+        "late_due_date": None,
+        "release_date": "2026-02-01T00:00:00.000000-05:00",
+        "total_points": "100.0",
+        "group_submission": False,
+    }
+    return json.dumps(
+        {
+            "id": 123456,
+            "created_at": created_at,
+            "assignment": assignment,
+            "submission_method": "upload",
+            "previous_submissions": [],
+            "users": [{"email": "ada@uni.edu", "id": 1234, "name": "Ada", "assignment": own}],
+        }
+    )
+
+
+ON_TIME = metadata("2026-03-01T20:00:00.123456-05:00")
+
+
+def run_autograder(root: Path, files: dict[str, str], *extra: str, meta: str = ON_TIME) -> dict:
+    (root / "submission_metadata.json").write_text(meta)
     sub = root / "submission"
     shutil.rmtree(sub, ignore_errors=True)
     sub.mkdir()
@@ -112,11 +154,16 @@ def run_autograder(root: Path, files: dict[str, str], *extra: str) -> dict:
 
 def test_setup_and_run_autograder_on_the_stand_in(autograder):
     """The bundle alone, as Gradescope runs it: full marks for the solutions (the 10-epoch
-    training included), nothing for the stubs, nothing for a submission that reaches for
-    every kit file in its reach, and a missing file named in its tests' feedback."""
+    training included), submitted a day and 6 hours late under the rules `export gradescope
+    --rules` shipped, so the top-level score is 20% lower and the raw one is kept; nothing
+    for the stubs, nothing for a submission that reaches for every kit file in its reach,
+    and a missing file named in its tests' feedback."""
     sols = {e: (kit_root() / "solutions" / f"{e}.py").read_text() for e in EXERCISES}
-    full = run_autograder(autograder, sols)
-    assert full["score"] == FULL_MARKS, lost(full)
+    full = run_autograder(autograder, sols, meta=metadata("2026-03-03T05:59:00.365935-05:00"))
+    assert full["extra_data"]["raw_score"] == FULL_MARKS, lost(full)
+    assert full["score"] == pytest.approx(FULL_MARKS * 0.8), full["output"]
+    assert "Late by 1 day 6 h (due 2026-03-01 23:59 -05:00" in full["output"], full["output"]
+    assert "-20% of the points earned" in full["output"], full["output"]
     stubs = {e: (kit_root() / "exercises" / f"{e}.py").read_text() for e in EXERCISES}
     assert run_autograder(autograder, stubs)["score"] == 0
     reads = {

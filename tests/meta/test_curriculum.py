@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -61,19 +62,22 @@ def test_every_graded_test_fails_on_the_stubs_with_not_implemented(mnist_root, t
 @pytest.mark.mnist
 @pytest.mark.slow
 @pytest.mark.validation
-def test_solutions_exceed_97_percent_after_three_epochs_for_five_seeds(mnist_root):
-    """Robust across seeds. Three epochs keep CI short: measured 97.88-98.32% on seeds 0-4
-    (the 10-epoch bar is the graded MNIST test, run on the solutions above)."""
+def test_solutions_exceed_97_percent_after_three_epochs_for_two_fresh_seeds(mnist_root):
+    """Robust across seeds: two seeds drawn afresh on each run (so runs over time ask many),
+    three epochs each to keep CI short; measured 97.88-98.32% on seeds 0-4 (the 10-epoch bar
+    is the graded MNIST test, run on the solutions in full grades)."""
     ex2 = targets.load("solutions", "ex2_log_softmax")
     ex3 = targets.load("solutions", "ex3_train")
     accuracies = {}
-    for seed in range(5):
+    for seed in (secrets.randbits(31) for _ in range(2)):
         torch.manual_seed(seed)
         net = ex2.LeNetClassifier()
         train, test = data.tensor_loaders(mnist_root, batch_size=100, seed=seed)
         ex3.train(net, train, test, epochs=3, lr=1e-3, device="cpu")
         accuracies[seed] = evaluate(net, test, "cpu")
-    assert all(a > 97.0 for a in accuracies.values()), f"3-epoch accuracy per seed: {accuracies}"
+    assert all(a > 97.0 for a in accuracies.values()), (
+        f"3-epoch accuracy per seed (reproduce with torch.manual_seed(seed)): {accuracies}"
+    )
 
 
 def test_no_stub_message_or_docstring_gives_away_a_solution_line():
