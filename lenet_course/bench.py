@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import platform
 import shutil
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,8 +20,8 @@ import torch
 from lenet_course import data
 from lenet_course.config import TrainConfig
 from lenet_course.device import cudnn_benchmark, place_model, resolve_device, synchronize
-from lenet_course.engine import make_optimizer
-from lenet_course.levers import epoch_chunks, make_step, train_epoch
+from lenet_course.engine import fit, make_optimizer, train_step
+from lenet_course.levers import epoch_chunks, lever_for, make_step, train_epoch
 from lenet_course.model import LeNet
 
 log = logging.getLogger(__name__)
@@ -62,31 +63,45 @@ def environment() -> dict:
     }
 
 
+class FirstBatches:
+    """The first ``n`` batches of ``loader``, as a loader: a short :func:`fit` (a warm-up, or
+    an evaluation that only has to run)."""
+
+    def __init__(self, loader: Iterable, n: int) -> None:
+        self.loader, self.n = loader, n
+
+    def __len__(self) -> int:
+        return min(self.n, len(self.loader))
+
+    def __iter__(self) -> Iterator:
+        return itertools.islice(iter(self.loader), self.n)
+
+
 def epoch_runner(
     root: Path, config: TrainConfig, *, warmup_batches: int = 20, model_factory=LeNet
 ) -> Callable[[], tuple[float, float]]:
-    """Set up model, optimiser and loader for ``config``, run ``warmup_batches`` steps, and
-    return a function that trains one full epoch and returns ``(mean loss, seconds)``."""
+    """Set up model and loaders for ``config``, warm up with :func:`fit` on
+    ``warmup_batches`` batches, and return a function that trains one full epoch with
+    :func:`fit` (and the lever ``config`` asks for) and returns its record's ``(mean loss,
+    seconds)``: what ``lenet-course train`` runs, timed as fit times it. Each epoch starts a
+    fresh Adam and, for a CUDA graph, a fresh capture, both before fit's clock starts; fit's
+    test accuracy is taken on one batch, untimed."""
     device = resolve_device(config.device)
-    train, _ = data.make_loaders(root, config, device)
+    train, test = data.make_loaders(root, config, device)
     torch.manual_seed(config.seed)
-    # the model's layout and cuDNN's autotuning as fit() and the lever matrix set them
-    model = place_model(model_factory(), device, config.channels_last).train()
-    with cudnn_benchmark(config.cudnn_benchmark):
-        # the CUDA-graph fallback as in fit()
-        step, _ = make_step(model, config, device, train, partial(make_optimizer, model, config))
-        taken = 0
-        for _, steps in epoch_chunks(
-            step, train, device
-        ):  # whole replays when a graph takes several
-            taken += steps
-            if taken >= warmup_batches:
-                break
-        synchronize(device)
+    model = model_factory()
+    one = dataclasses.replace(config, epochs=1)
+    probe = FirstBatches(test, 1)
+    # a graph reads whole epochs, so the warm-up runs eagerly (compiling, if asked) and each
+    # timed fit captures its graph before its clock starts
+    warm = dataclasses.replace(one, cuda_graph=False)
+    head = FirstBatches(train, warmup_batches)
+    fit(model, head, probe, warm, device=device, lever=lever_for(warm))
+    lever = lever_for(one)
 
     def epoch() -> tuple[float, float]:
-        with cudnn_benchmark(config.cudnn_benchmark):
-            return train_epoch(step, train, device)
+        record = fit(model, train, probe, one, device=device, lever=lever).records[0]
+        return record.train_loss, record.seconds
 
     return epoch
 
@@ -152,9 +167,10 @@ class PlainLeNet(torch.nn.Module):
 
 def plain_epoch_runner(root: Path, batch_size: int = 100, seed: int = 0) -> Callable[[], float]:
     """The yardstick: a plain PyTorch loop as the lecture writes it (an ``nn.Module`` LeNet
-    in the default layout, ``F.nll_loss``, Adam, batches drawn from index-shuffled tensors)
-    on the CPU, warmed up by 20 steps; returns a function that trains one epoch and returns
-    its seconds. Only the MNIST tensors come from the kit."""
+    in the default layout, the default Adam, batches drawn from index-shuffled tensors) on the
+    CPU, warmed up by 20 steps; returns a function that trains one epoch and returns its
+    seconds. Only the MNIST tensors and the lecture's step (:func:`train_step`: zero_grad,
+    ``F.nll_loss``, backward, step) come from the kit."""
     images, labels = data.load_split(root, train=True)
     x, y = data.to_inputs(images), labels
     torch.manual_seed(seed)
@@ -164,10 +180,7 @@ def plain_epoch_runner(root: Path, batch_size: int = 100, seed: int = 0) -> Call
     def steps(order: torch.Tensor) -> None:
         for i in range(0, len(order), batch_size):
             index = order[i : i + batch_size]
-            optimizer.zero_grad()
-            loss = torch.nn.functional.nll_loss(model(x[index]), y[index])
-            loss.backward()
-            optimizer.step()
+            train_step(model, optimizer, x[index], y[index])
 
     steps(torch.randperm(len(y))[: 20 * batch_size])  # warm-up
 
@@ -522,14 +535,13 @@ def _judge_cell(result: CellResult, reference: list[float] | None, tolerance: fl
 
 def _accuracy(winner: TrainConfig, epochs: int, train, test, device) -> float:
     """The test accuracy of ``winner`` trained ``epochs`` epochs from the matrix's seed."""
-    from lenet_course.engine import fit
-
     winner = dataclasses.replace(winner, epochs=epochs)
     torch.manual_seed(winner.seed)
     fresh = data.TensorLoader(
         train.inputs, train.labels, batch_size=winner.batch_size, seed=winner.seed, device=device
     )
-    return fit(LeNet(), fresh, test, winner, device=device).final_accuracy
+    lever = lever_for(winner)
+    return fit(LeNet(), fresh, test, winner, device=device, lever=lever).final_accuracy
 
 
 def lever_matrix(

@@ -96,6 +96,12 @@ class TrainConfig:
                 f"channels_last must be None, True or False, got {self.channels_last!r}"
             )
 
+    @property
+    def asks_for_lever(self) -> bool:
+        """A CUDA graph or a compiled loss: steps that :mod:`lenet_course.levers` takes, not
+        the plain loop (``cudnn_benchmark`` and ``channels_last`` apply to both)."""
+        return self.cuda_graph or self.compile != "off"
+
 
 CUDA_GRAPH_LEVERS: Mapping[str, object] = MappingProxyType({"graph_steps": 1})
 """The levers that come with the graph in ``train --cuda-graph`` and in ``validate``'s graph

@@ -2,7 +2,10 @@
 
 :func:`fit` is the lecture's training loop, written out. The engine knows nothing of any
 particular model beyond "returns log-probabilities" and never prints: progress goes to
-callbacks, notices to :mod:`logging`. The GPU speed levers live in :mod:`lenet_course.levers`.
+callbacks, notices to :mod:`logging`. :func:`train_step` is the lecture's step, written once:
+``fit``, the speed levers of :mod:`lenet_course.levers` and ``bench`` all take it. The levers
+build on this module, never the other way round: the caller that reads the config chooses
+one and hands it to :func:`fit`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +29,18 @@ from lenet_course.metrics import correct
 from lenet_course.runtime import EpochRecord
 
 log = logging.getLogger(__name__)
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``(inputs (B, 1, 28, 28), labels (B,)) -> mean NLL``: :func:`batch_loss` of one model."""
+
+EpochFn = Callable[[Callable[[int], None]], tuple[torch.Tensor, int]]
+"""One epoch of a lever: calls ``on_batch(step)`` after each step and returns ``(sum of the
+epoch's losses, on the device; steps taken)``."""
+
+Lever = Callable[..., tuple[EpochFn, list[str]]]
+"""What :func:`fit` trains with instead of its plain loop: ``lever(model, config, device,
+train_loader)`` sets up (a capture, a compile) and returns the epoch and notes on any
+fallback. :func:`lenet_course.levers.lever_for` picks one from a config."""
 
 
 @dataclass
@@ -133,6 +148,31 @@ def make_optimizer(
     return torch.optim.Adam(model.parameters(), **adam_options(config, capturable=capturable))
 
 
+def batch_loss(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Forward, then the lecture's loss: the mean NLL of ``model``'s log-probabilities
+    (B, 10) for ``inputs`` (B, 1, 28, 28) against ``labels`` (B,)."""
+    return F.nll_loss(model(inputs), labels)
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    loss_fn: LossFn | None = None,
+) -> torch.Tensor:
+    """The lecture's step on one batch: zero the gradients, forward and NLL, backward, an
+    optimiser step. Returns the loss, detached and still on the device (no wait for a GPU).
+    ``loss_fn(inputs, labels)`` stands in for :func:`batch_loss` where a lever compiles it."""
+    # set_to_none: backward then writes each gradient afresh (in the graph's own memory when
+    # a CUDA graph captures this step), so a replay never adds to the last step's gradient
+    optimizer.zero_grad(set_to_none=True)
+    loss = batch_loss(model, inputs, labels) if loss_fn is None else loss_fn(inputs, labels)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def fit(
     model: nn.Module,
     train_loader,
@@ -140,21 +180,28 @@ def fit(
     config: TrainConfig,
     callbacks: Sequence[Callback] = (),
     device: torch.device | None = None,
-    graphs=None,
+    lever: Lever | None = None,
 ) -> History:
     """Train ``model`` (which returns log-probabilities) with NLL and Adam, as in the lecture.
 
-    Each epoch: train mode; for each batch, zero the gradients, forward, NLL, backward, an
-    Adam step; the mean loss; the test accuracy; the epoch's time. ``device`` is the one
-    the caller resolved for its loaders (resolved here when None). When ``config`` asks for
-    a CUDA graph or a compiled loss, the epoch's steps come from
-    :func:`lenet_course.levers.fast_epochs` instead (``graphs`` makes the CUDA graph)."""
+    Each epoch: train mode; a :func:`train_step` per batch; the mean loss; the test accuracy;
+    the epoch's time. ``device`` is the one the caller resolved for its loaders (resolved
+    here when None). ``lever`` (:func:`lenet_course.levers.lever_for`, chosen by the caller
+    from ``config``) takes the epoch's steps instead, the same steps held where a GPU replays
+    them; a config that asks for one (a CUDA graph, a compiled loss) must come with one."""
+    if lever is None and config.asks_for_lever:
+        raise ValueError(
+            f"the config asks for a speed lever (cuda_graph={config.cuda_graph}, "
+            f"compile={config.compile!r}) but fit was given none: pass "
+            "lever=lenet_course.levers.lever_for(config)"
+        )
     device = device if device is not None else resolve_device(config.device)
     place_model(model, device, config.channels_last)
     history = History(config=asdict(config), device=str(device))
     _notify(callbacks, "on_fit_start", model, history)
     with cudnn_benchmark(config.cudnn_benchmark):
-        fast = _levers(model, config, device, train_loader, graphs, history)
+        fast, notes = (None, []) if lever is None else lever(model, config, device, train_loader)
+        history.notes += notes
         optimizer = make_optimizer(model, config) if fast is None else None
         for epoch in range(1, config.epochs + 1):
             _notify(callbacks, "on_epoch_start", epoch, config.epochs, len(train_loader))
@@ -166,13 +213,10 @@ def fit(
             else:
                 loss_sum, steps = torch.zeros((), device=device), 0
                 for inputs, labels in train_loader:
-                    inputs = inputs.to(device, non_blocking=True)
-                    labels = labels.to(device, non_blocking=True)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = F.nll_loss(model(inputs), labels)
-                    loss.backward()
-                    optimizer.step()
-                    loss_sum += loss.detach()  # on the device: no wait for the GPU per batch
+                    inputs = inputs.to(device, non_blocking=True)  # (B, 1, 28, 28)
+                    labels = labels.to(device, non_blocking=True)  # (B,)
+                    # on the device: no wait for the GPU per batch
+                    loss_sum += train_step(model, optimizer, inputs, labels)
                     steps += 1
                     _notify(callbacks, "on_batch_end", epoch, steps)
             synchronize(device)
@@ -188,19 +232,6 @@ def fit(
 
     _notify(callbacks, "on_fit_end", model, history)
     return history
-
-
-def _levers(model, config: TrainConfig, device, train_loader, graphs, history: History):
-    """The epoch runner of :mod:`lenet_course.levers` when ``config`` asks for a speed lever
-    (its notes go to ``history``), else None: the plain loop."""
-    if not (config.cuda_graph or config.compile != "off"):
-        return None
-    from lenet_course.levers import fast_epochs
-
-    new_optimizer = functools.partial(make_optimizer, model, config)
-    fast, notes = fast_epochs(model, config, device, train_loader, new_optimizer, graphs=graphs)
-    history.notes += notes
-    return fast
 
 
 def _notify(callbacks: Sequence, hook: str, *args) -> None:

@@ -1,25 +1,26 @@
 """The speed levers: a compiled loss, CUDA graphs of one step or of K steps per replay.
 
-Only a GPU run that asks for them (``TrainConfig.cuda_graph``, ``TrainConfig.compile``)
-uses this module: :func:`lenet_course.engine.fit` trains with the lecture's plain loop
-otherwise, and hands the epoch to :func:`fast_epochs` when the config asks. Every step
-here is the lecture's step (zero the gradients, NLL, backward, Adam), held where a GPU
-replays it without the host.
+Only a run that asks for them (``TrainConfig.cuda_graph``, ``TrainConfig.compile``) uses this
+module: the caller that reads the config hands :func:`lever_for`'s choice to
+:func:`lenet_course.engine.fit`, which trains with the lecture's plain loop otherwise. Every
+step here is :func:`lenet_course.engine.train_step`, held where a GPU replays it without the
+host. This module builds on the engine; the engine never imports it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lenet_course.config import TrainConfig
 from lenet_course.device import synchronize
+from lenet_course.engine import EpochFn, Lever, LossFn, batch_loss, make_optimizer, train_step
 
 log = logging.getLogger(__name__)
 
@@ -27,38 +28,28 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]  # (capturable=False) ->
 
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def forward_loss(model: nn.Module, compile_mode: str = "off") -> LossFn:
-    """``(inputs (B, 1, 28, 28), labels (B,)) -> mean NLL`` of ``model``, the part of a step
-    that ``torch.compile`` fuses: with ``compile_mode`` ``default`` or ``reduce-overhead``
-    the inductor compiles forward and loss, and through AOT autograd their backward, on the
-    first call (so in the warm-up)."""
+def compiled_loss(model: nn.Module, compile_mode: str = "off") -> LossFn | None:
+    """:func:`~lenet_course.engine.batch_loss` of ``model`` compiled, the part of a step that
+    ``torch.compile`` fuses: with ``compile_mode`` ``default`` or ``reduce-overhead`` the
+    inductor compiles forward and loss, and through AOT autograd their backward, on the first
+    call (so in the warm-up). None for ``off``: the step's own, eager."""
+    if compile_mode == "off":
+        return None
 
     def loss(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.nll_loss(model(inputs), labels)
+        return batch_loss(model, inputs, labels)
 
-    if compile_mode == "off":
-        return loss
     return torch.compile(loss, mode=compile_mode, fullgraph=True)
 
 
 def eager_step(
     model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn | None = None
 ) -> StepFn:
-    """One optimiser step on a batch; returns the detached loss (no host sync). ``loss_fn``
-    (default: :func:`forward_loss` of ``model``) computes the loss, compiled or not."""
-    loss_fn = loss_fn if loss_fn is not None else forward_loss(model)
-
-    def step(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(inputs, labels)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
-    return step
+    """:func:`~lenet_course.engine.train_step` on a batch ``(inputs, labels)``; returns the
+    detached loss (no host sync). ``loss_fn`` (:func:`compiled_loss`) compiles its loss."""
+    return functools.partial(train_step, model, optimizer, loss_fn=loss_fn)
 
 
 class CudaGraphs:
@@ -113,7 +104,6 @@ class CudaGraphStep:
         loss_fn: LossFn | None = None,
     ):
         graphs = graphs if graphs is not None else CudaGraphs()
-        loss_fn = loss_fn if loss_fn is not None else forward_loss(model)
         inputs, labels = example
         self.static_inputs = inputs.clone()
         self.static_labels = labels.clone()
@@ -121,12 +111,10 @@ class CudaGraphStep:
         initial = [p.detach().clone() for p in model.parameters()]
 
         def body() -> None:
-            # set_to_none: backward then writes each gradient afresh (in the graph's own
-            # memory when captured), so a replay never adds to the last step's gradient
-            optimizer.zero_grad(set_to_none=True)
-            self.static_loss = loss_fn(self.static_inputs, self.static_labels)
-            self.static_loss.backward()
-            optimizer.step()
+            # the loss captured last is the one each replay writes
+            self.static_loss = train_step(
+                model, optimizer, self.static_inputs, self.static_labels, loss_fn
+            )
 
         with graphs.warmup_stream():
             for _ in range(warmup):
@@ -139,7 +127,7 @@ class CudaGraphStep:
         self.static_inputs.copy_(inputs, non_blocking=True)
         self.static_labels.copy_(labels, non_blocking=True)
         self.replay()
-        return self.static_loss.detach().clone()
+        return self.static_loss.clone()
 
 
 def _undo_warmup(model: nn.Module, optimizer: torch.optim.Optimizer, initial: list) -> None:
@@ -178,7 +166,6 @@ class GraphEpoch:
         loss_fn: LossFn | None = None,
     ):
         graphs = graphs if graphs is not None else CudaGraphs()
-        loss_fn = loss_fn if loss_fn is not None else forward_loss(model)
         self.loader = loader
         self.steps_per_replay = k = steps_per_replay
         b, device = loader.batch_size, loader.device
@@ -194,13 +181,9 @@ class GraphEpoch:
             self.replay_loss.zero_()
             for i in range(steps):
                 batch = idx[i * b : (i + 1) * b]  # (B,)
-                optimizer.zero_grad(set_to_none=True)  # gradients written afresh, as above
-                loss = loss_fn(
-                    loader.inputs.index_select(0, batch), loader.labels.index_select(0, batch)
-                )
-                loss.backward()
-                optimizer.step()
-                self.replay_loss.add_(loss.detach())
+                inputs = loader.inputs.index_select(0, batch)  # (B, 1, 28, 28)
+                labels = loader.labels.index_select(0, batch)  # (B,)
+                self.replay_loss.add_(train_step(model, optimizer, inputs, labels, loss_fn))
             self.cursor.add_(steps * b)
 
         with graphs.warmup_stream():  # one step a round: every kernel and Adam's state is made
@@ -256,7 +239,7 @@ def make_step(
     Returns the step and the notes on any fallback (each also logged as a warning). A failed
     capture restores the weights, so the eager step starts where the graph would have."""
     notes: list[str] = []
-    loss_fn = forward_loss(model, config.compile)
+    loss_fn = compiled_loss(model, config.compile)
 
     def fall_back(reason: str) -> tuple[StepFn, list[str]]:
         msg = f"{reason}; falling back to eager training."
@@ -293,6 +276,24 @@ def make_step(
         return fall_back(f"CUDA graph capture failed ({exc})")
 
 
+def run_epoch(
+    step: StepFn | GraphEpoch,
+    loader: Iterable,
+    device: torch.device,
+    on_batch: Callable[[int], None],
+) -> tuple[torch.Tensor, int]:
+    """One epoch of ``step``: ``on_batch(i)`` after step i; returns ``(sum of the epoch's
+    losses, on the device; steps)``. A :class:`GraphEpoch` reads its own batches (``loader``
+    is the one it was made with)."""
+    loss_sum, steps = torch.zeros((), device=device), 0
+    for loss, taken in epoch_chunks(step, loader, device):
+        loss_sum += loss
+        for i in range(steps + 1, steps + taken + 1):
+            on_batch(i)
+        steps += taken
+    return loss_sum, steps
+
+
 def train_epoch(
     step: StepFn | GraphEpoch,
     loader: Iterable,
@@ -300,18 +301,10 @@ def train_epoch(
     *,
     on_batch: Callable[[int], None] | None = None,
 ) -> tuple[float, float]:
-    """Run ``step`` over one epoch; returns ``(mean loss, seconds)`` measured after a sync.
-    A :class:`GraphEpoch` reads its own batches (``loader`` is the one it was made with)."""
-    loss_sum = torch.zeros((), device=device)
-    steps = 0
+    """:func:`run_epoch`, timed: returns ``(mean loss, seconds)`` measured after a sync."""
     synchronize(device)
     start = time.perf_counter()
-    for loss, taken in epoch_chunks(step, loader, device):
-        loss_sum += loss
-        for i in range(steps + 1, steps + taken + 1):
-            if on_batch is not None:
-                on_batch(i)
-        steps += taken
+    loss_sum, steps = run_epoch(step, loader, device, on_batch or (lambda i: None))
     synchronize(device)
     seconds = time.perf_counter() - start
     return loss_sum.item() / max(steps, 1), seconds
@@ -333,22 +326,22 @@ def fast_epochs(
     config: TrainConfig,
     device: torch.device,
     train_loader,
-    new_optimizer: OptimizerFactory,
     *,
     graphs: CudaGraphs | None = None,
-) -> tuple[Callable[[Callable[[int], None]], tuple[torch.Tensor, int]], list[str]]:
-    """What :func:`lenet_course.engine.fit` runs for an epoch when the config asks for a
-    lever: a function ``(on_batch) -> (sum of the epoch's losses, steps)``, and the notes on
-    any fallback (:func:`make_step`)."""
+) -> tuple[EpochFn, list[str]]:
+    """The lever :func:`lenet_course.engine.fit` trains with when the config asks for one:
+    the step of :func:`make_step` (with :func:`lenet_course.engine.make_optimizer`'s Adam) as
+    an epoch ``(on_batch) -> (sum of the epoch's losses, steps)``, and the notes on any
+    fallback."""
+    new_optimizer = functools.partial(make_optimizer, model, config)
     step, notes = make_step(model, config, device, train_loader, new_optimizer, graphs=graphs)
+    return functools.partial(run_epoch, step, train_loader, device), notes
 
-    def epoch(on_batch: Callable[[int], None]) -> tuple[torch.Tensor, int]:
-        loss_sum, steps = torch.zeros((), device=device), 0
-        for loss, taken in epoch_chunks(step, train_loader, device):
-            loss_sum += loss
-            for i in range(steps + 1, steps + taken + 1):
-                on_batch(i)
-            steps += taken
-        return loss_sum, steps
 
-    return epoch, notes
+def lever_for(config: TrainConfig, *, graphs: CudaGraphs | None = None) -> Lever | None:
+    """The lever for :func:`lenet_course.engine.fit` that ``config`` asks for: None (the
+    lecture's plain loop) unless it asks for a CUDA graph or a compiled loss, else
+    :func:`fast_epochs`; ``graphs`` (:class:`RerunGraphs` on any device) makes the graph."""
+    if not config.asks_for_lever:
+        return None
+    return functools.partial(fast_epochs, graphs=graphs)

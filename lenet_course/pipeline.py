@@ -13,6 +13,7 @@ from lenet_course import plots
 from lenet_course.config import TrainConfig
 from lenet_course.device import resolve_device
 from lenet_course.engine import Callback, History, fit
+from lenet_course.levers import lever_for
 from lenet_course.model import LeNet
 from lenet_course.runtime import EpochRecord
 
@@ -67,7 +68,8 @@ def run_lecture(
     """Train as in the lecture and write ``history.json`` plus the plots into ``out``.
 
     ``impl`` (``exercises``, ``solutions`` or a folder) trains with that implementation's
-    model, train loop and kernel snapshots instead of the kit's reference.
+    model, train loop and kernel snapshots instead of the kit's reference. The kit's reference
+    trains with the speed lever ``config`` asks for (:func:`lenet_course.levers.lever_for`).
     """
     root = mnist.prepare(data, download=download)
     device = resolve_device(config.device)
@@ -84,6 +86,7 @@ def run_lecture(
             config,
             [KernelSnapshots(), *callbacks, saver],
             device=device,
+            lever=lever_for(config),  # None: the lecture's plain loop
         )
     else:
         from lenet_course.targets import train_with_target

@@ -107,7 +107,7 @@ def time_paths(
     """Train ``config.epochs`` epochs on each of :data:`TIMED_PATHS`; the median epoch after
     the first, and the test accuracy. A path ``device`` cannot run is listed as skipped."""
     from lenet_course.engine import fit
-    from lenet_course.levers import cuda_graph_blocker
+    from lenet_course.levers import cuda_graph_blocker, lever_for
     from lenet_course.model import LeNet
 
     model_factory = model_factory or LeNet
@@ -126,7 +126,7 @@ def time_paths(
             timings.append(PathTiming(label, None, epochs=0, skipped=blocker))
             continue
         on_step(f"training {cfg.epochs} epochs: {label}")
-        history = fit(model_factory(), train, test, cfg, device=device)
+        history = fit(model_factory(), train, test, cfg, device=device, lever=lever_for(cfg))
         per_epoch = sorted(r.seconds for r in history.records[1:] or history.records)
         note = "; ".join(["median epoch after the first", *history.notes])
         timings.append(

@@ -23,7 +23,7 @@ needs_cuda = pytest.mark.skipif(
 def runner(mnist_root, device: str, loader: str = "tensor", graph: bool = False):
     config = TrainConfig(epochs=1, device=device, loader=loader, cuda_graph=graph)
     run = epoch_runner(mnist_root, config)
-    return lambda: run()[0]  # the loss; train_epoch synchronises before returning
+    return lambda: run()[0]  # the loss; fit synchronises before it stops its clock
 
 
 @needs_cuda

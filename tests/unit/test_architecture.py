@@ -69,10 +69,11 @@ def test_the_import_contracts_hold_on_the_kit():
         ("grading/classroom/roster.py", "from lenet_course.grading.classroom import gradebook",
          "No circles"),
         ("grading/judge/reports.py", "from lenet_course.grading.sandbox import protocol", None),
+        ("engine.py", "from lenet_course.levers import lever_for", "never imports the speed"),
     ],
     ids=["sandbox-imports-judge", "sandbox-imports-classroom", "jail-imports-judge",
          "judge-imports-a-submission-loader", "a-circle-in-the-classroom",
-         "judge-imports-the-protocol-below-it"],
+         "judge-imports-the-protocol-below-it", "the-lecture-loop-imports-the-levers"],
 )  # fmt: skip
 def test_an_import_across_the_boundary_breaks_a_contract(tmp_path, module, line, broken):
     done = _lint_copy(tmp_path, module, line)

@@ -199,11 +199,34 @@ def test_callbacks_see_every_batch_and_epoch():
 
 
 def test_cuda_graph_on_cpu_falls_back_to_eager_with_a_note():
+    from lenet_course.levers import lever_for
+
     torch.manual_seed(0)
     train, test = _loaders()
-    history = fit(LeNet(), train, test, TrainConfig(epochs=1, device="cpu", cuda_graph=True))
+    config = TrainConfig(epochs=1, device="cpu", cuda_graph=True)
+    history = fit(LeNet(), train, test, config, lever=lever_for(config))
     assert any("falling back to eager" in n for n in history.notes)
     assert len(history.records) == 1
+
+
+@pytest.mark.parametrize(
+    "levers", [{"cuda_graph": True}, {"compile": "default"}], ids=["cuda-graph", "compile"]
+)
+def test_fit_refuses_a_config_that_asks_for_a_lever_when_given_none(levers):
+    """The caller that reads the config chooses the lever; fit never trains a config that
+    asks for a CUDA graph or a compiled loss with the plain loop in silence."""
+    train, test = _loaders()
+    with pytest.raises(ValueError, match=r"pass lever=lenet_course\.levers\.lever_for"):
+        fit(LeNet(), train, test, TrainConfig(epochs=1, device="cpu", **levers))
+
+
+def test_a_config_without_graph_or_compile_gets_the_plain_loop():
+    from lenet_course.levers import lever_for
+
+    assert lever_for(TrainConfig()) is None, "the default config should train the plain loop"
+    assert lever_for(TrainConfig(cudnn_benchmark=True, channels_last=True)) is None
+    assert lever_for(TrainConfig(cuda_graph=True)) is not None
+    assert lever_for(TrainConfig(compile="default")) is not None
 
 
 @pytest.mark.parametrize("capturable", [False, True], ids=["eager", "capturable"])

@@ -24,6 +24,7 @@ from lenet_course.levers import (
     GraphEpoch,
     RerunGraphs,
     eager_step,
+    lever_for,
     make_step,
     train_epoch,
 )
@@ -160,8 +161,9 @@ def test_a_graph_of_k_steps_takes_the_same_steps_as_eager(
 
 @pytest.mark.parametrize(("device", "graphs"), DEVICES)
 def test_fit_with_a_k_step_graph_gives_eagers_history(device, graphs, no_tf32):
-    """The config's graph_steps reaches the engine: fit with cuda_graph and graph_steps=4
-    (through ``graphs``) records eager fit's losses and accuracies, and no fallback."""
+    """The config's graph_steps reaches the engine: fit with the lever of cuda_graph and
+    graph_steps=4 (through ``graphs``) records eager fit's losses and accuracies, and no
+    fallback."""
     dev = torch.device(device)
     x, y = data.synthetic_digits(800)
     test = data.TensorLoader(
@@ -174,7 +176,8 @@ def test_fit_with_a_k_step_graph_gives_eagers_history(device, graphs, no_tf32):
     ):
         torch.manual_seed(0)
         train = data.TensorLoader(x, y, batch_size=100, seed=2, device=dev)
-        histories.append(fit(LeNet(), train, test, cfg, device=dev, graphs=graphs()))
+        lever = lever_for(cfg, graphs=graphs())
+        histories.append(fit(LeNet(), train, test, cfg, device=dev, lever=lever))
     eager, graph = histories
     assert graph.notes == [], graph.notes
     for a, b in zip(eager.records, graph.records, strict=True):

@@ -1,16 +1,23 @@
-"""The lever matrix of `lenet-course bench --levers`, on small synthetic data: its logic on
-any device (CUDA-only cells skipped with their reason off CUDA), the correctness check, the
-winner, and its table and JSON."""
+"""The speed levers take the lecture's step, and the lever matrix of `lenet-course bench
+--levers`, on small synthetic data: its logic on any device (CUDA-only cells skipped with
+their reason off CUDA), the correctness check, the winner, and its table and JSON."""
 
 from __future__ import annotations
 
+import copy
 import json
+from functools import partial
 
 import pytest
 import torch
 
 from lenet_course import data
 from lenet_course.bench import LEVER_MATRIX, Cell, lever_matrix
+from lenet_course.config import TrainConfig
+from lenet_course.device import place_model
+from lenet_course.engine import fit, make_optimizer, train_step
+from lenet_course.levers import RerunGraphs, lever_for, make_step, train_epoch
+from lenet_course.model import LeNet
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +27,59 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def _fit(model, config, train):
+    """``fit`` with the lever ``config`` asks for, its graphs run by RerunGraphs."""
+    test = data.TensorLoader(train.inputs[:100], train.labels[:100], batch_size=100)
+    history = fit(model, train, test, config, lever=lever_for(config, graphs=RerunGraphs()))
+    assert history.notes == [], f"the lever fell back to eager instead: {history.notes}"
+
+
+def _make_step(model, config, train):
+    """The lever matrix's eager cell: make_step's step, an epoch at a time."""
+    step, _ = make_step(
+        model, config, torch.device("cpu"), train, partial(make_optimizer, model, config)
+    )
+    for _ in range(config.epochs):
+        train_epoch(step, train, torch.device("cpu"))
+
+
+PATHS = [
+    pytest.param(_fit, {}, False, id="fit-plain-loop"),
+    pytest.param(_fit, {"cuda_graph": True}, True, id="fit-graph-of-one-step"),
+    pytest.param(_fit, {"cuda_graph": True, "graph_steps": 2}, True, id="fit-graph-of-2-steps"),
+    pytest.param(_make_step, {}, False, id="make-step-eager"),
+]
+
+
+@pytest.mark.parametrize(("train", "levers", "capturable"), PATHS)
+def test_fit_and_each_lever_take_the_steps_of_a_train_step_loop(train, levers, capturable):
+    """The lecture's step is written once: fit's loop, each lever's CPU path (a CUDA graph's
+    logic through RerunGraphs) and the lever matrix's eager step leave the weights exactly
+    where a plain loop of engine.train_step leaves them, on the same batches and Adam."""
+    torch.manual_seed(0)
+    x, y = torch.randn(400, 1, 28, 28), torch.randint(0, 10, (400,))
+    config = TrainConfig(epochs=2, device="cpu", **levers)
+    start = place_model(LeNet(), torch.device("cpu"), config.channels_last)
+
+    reference = copy.deepcopy(start)
+    optimizer = make_optimizer(reference, config, capturable=capturable)
+    for _ in range(config.epochs):
+        for inputs, labels in data.TensorLoader(x, y, batch_size=100, shuffle=False):
+            train_step(reference, optimizer, inputs, labels)
+
+    model = copy.deepcopy(start)
+    train(model, config, data.TensorLoader(x, y, batch_size=100, shuffle=False))
+    for (name, p), q, p0 in zip(
+        reference.named_parameters(), model.parameters(), start.parameters(), strict=True
+    ):
+        assert not torch.equal(q, p0), f"{name} never moved: this path took no step"
+        diff = (p - q).abs().max().item()
+        assert diff == 0, (
+            f"{name} is {diff:.1e} away from a plain train_step loop's after 8 steps: this "
+            "path takes a step of its own instead of engine.train_step"
+        )
 
 
 def _loaders():

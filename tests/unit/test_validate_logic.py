@@ -99,26 +99,34 @@ def test_the_driver_version_is_read_from_nvidia_smi_wherever_it_is(tmp_path, mon
 
 
 @pytest.mark.parametrize("levers", [{"channels_last": False}, {"channels_last": True}])
-def test_a_timed_epoch_trains_with_the_configs_layout_and_cudnn_setting(
+def test_a_timed_epoch_is_fits_epoch_in_the_configs_layout_and_cudnn_setting(
     small_loaders, monkeypatch, levers
 ):
-    """time_epoch (validate's timed paths, bench) sets the levers fit() sets: the model's
-    memory layout, and cudnn.benchmark held while it trains, restored after."""
-    seen = {}
-    place = bench.place_model
+    """time_epoch (validate's timed paths, bench) times fit itself: a warm-up fit, then one
+    whole epoch whose seconds are the ones fit records, trained in the config's memory layout
+    with cudnn.benchmark held as asked, and restored after."""
+    seen, fits = [], []
+    real_fit = bench.fit
 
-    def spy_place(model, device, channels_last=None):
-        seen["channels_last"] = channels_last
-        return place(model, device, channels_last)
+    class Look:
+        def __init__(self, model):
+            self.model = model
 
-    def spy_epoch(step, loader, device):
-        seen["cudnn"] = torch.backends.cudnn.benchmark
-        return 0.5, 0.01
+        def on_batch_end(self, epoch, step):
+            conv2 = self.model.conv2.weight  # (16, 6, 5, 5): its layout tells the two apart
+            cl = conv2.is_contiguous(memory_format=torch.channels_last)
+            seen.append((cl, torch.backends.cudnn.benchmark))
 
-    monkeypatch.setattr(bench, "place_model", spy_place)
-    monkeypatch.setattr(bench, "train_epoch", spy_epoch)
+    def spy_fit(model, train, test, config, callbacks=(), device=None, lever=None):
+        history = real_fit(model, train, test, config, [*callbacks, Look(model)], device, lever)
+        fits.append((len(train), history))
+        return history
+
+    monkeypatch.setattr(bench, "fit", spy_fit)
     before = torch.backends.cudnn.benchmark
     config = TrainConfig(device="cpu", cudnn_benchmark=not before, **levers)
-    assert bench.time_epoch(None, config, warmup_batches=1) == 0.01
-    assert seen == {"channels_last": levers["channels_last"], "cudnn": not before}, seen
+    seconds = bench.time_epoch(None, config, warmup_batches=1)
+    assert [steps for steps, _ in fits] == [1, 6], "expected a 1-batch warm-up, then 6 batches"
+    assert seconds == fits[1][1].records[0].seconds, "the timed seconds are not fit's record"
+    assert seen == [(levers["channels_last"], not before)] * 7, seen
     assert torch.backends.cudnn.benchmark == before
