@@ -204,6 +204,8 @@ def jail_nonroot(session: nox.Session) -> None:
         "LANG": "C.UTF-8",
     }
     tests = ["tests/grading/test_jail.py", "tests/grading/test_adversarial.py"]
+    # cheats the judge stops are the same for any grader's uid: the root sessions meet them
+    select = ["-m", "not judge_side"]
     session.log(f"running {' '.join(tests)} as uid 65534 in {root}")
     try:
         with session.chdir(root / "kit"):
@@ -211,7 +213,7 @@ def jail_nonroot(session: nox.Session) -> None:
                 "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
                 "env", "-i", *(f"{k}={v}" for k, v in env.items()),
                 str(root / "venv" / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider",
-                "--rootdir", str(root / "kit"), "-rs", *tests, *session.posargs,
+                "--rootdir", str(root / "kit"), "-rs", *select, *tests, *session.posargs,
                 external=True,
             )  # fmt: skip
     finally:

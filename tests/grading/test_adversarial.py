@@ -41,11 +41,18 @@ LEVELS = [
     pytest.param("landlock", marks=pytest.mark.validation),
     pytest.param("reduced", marks=pytest.mark.validation),
 ]
+
+
 # A cheat that the judge stops, not the jail (made-up records, a start of its own, weights
 # brought along, answers written on the reply pipe every level hands the worker), meets the
 # machine's level only: the judge's process and code are the same at every level, and each
-# such case at every level cost CI about nine minutes.
-JUDGE_STOPS_IT = pytest.mark.parametrize("jail_level", ["auto"], indirect=True)
+# such case at every level cost CI about nine minutes. Nor does the grader's uid change them:
+# `nox -s jail_nonroot` deselects them (marker judge_side).
+def judge_stops_it(test):
+    """Meet the machine's level only, and be left out of `nox -s jail_nonroot`."""
+    return pytest.mark.judge_side(
+        pytest.mark.parametrize("jail_level", ["auto"], indirect=True)(test)
+    )
 
 
 @pytest.fixture(autouse=True, params=LEVELS)
@@ -248,7 +255,7 @@ OWN_START = (
 )
 
 
-@JUDGE_STOPS_IT
+@judge_stops_it
 def test_made_up_epoch_records_earn_nothing(submission, untouched):
     report = fast_grade(
         submission(replace={"ex3_train": MADE_UP_RECORDS}, drop=OTHER_THAN["ex3_train"])
@@ -256,7 +263,7 @@ def test_made_up_epoch_records_earn_nothing(submission, untouched):
     assert points(report, "ex3_train") == 0, failed(report)
 
 
-@JUDGE_STOPS_IT
+@judge_stops_it
 def test_training_from_a_start_of_its_own_earns_nothing_for_the_trained_weights(
     submission, untouched
 ):
@@ -310,7 +317,7 @@ BLEND_SEED = 7
 
 
 @pytest.mark.validation  # 97 s (weights trained first): the README command stays short
-@JUDGE_STOPS_IT
+@judge_stops_it
 @pytest.mark.parametrize(
     ("relabel", "blend"),
     [(False, {}), (True, {}), (True, BLEND)],
@@ -520,7 +527,7 @@ while frame is not None:
 '''
 
 
-@JUDGE_STOPS_IT
+@judge_stops_it
 @pytest.mark.parametrize("exercise", ["ex1_lenet", "ex3_train"])
 def test_observations_forged_on_the_reply_pipe_earn_nothing(submission, untouched, exercise):
     """The worker runs the kit's probe code next to the student's, so a submission can write
