@@ -1,7 +1,7 @@
 """docs/instructors.md's recipe for a new exercise, run as an instructor runs it, on a copy of
 the kit: `new-exercise`, a threshold and a point value changed in their one home, then
 `make-exercises`, `check`, a fast grade of the stubs, the student release, the Gradescope
-bundle and the lint."""
+bundle, `verify-course` and the lint."""
 
 from __future__ import annotations
 
@@ -93,6 +93,11 @@ def test_a_new_exercise_from_the_recipe_is_checked_graded_released_and_bundled(
     names = zipfile.ZipFile(tmp_path / "autograder.zip").namelist()
     assert any(n.endswith(f"tests/graded/test_{MODULE}.py") for n in names), names
     assert not any(re.search(r"(^|/)solutions/", n) for n in names), "the bundle ships answers"
+
+    # the docs' steps each end in verify-course: the changed course holds as a whole
+    verified = cli("verify-course", "--fast", "--mutants", "none")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "The course holds" in verified.stdout, verified.stdout
 
     ruff = Path(sys.executable).with_name("ruff")
     for lint in ([str(ruff), "check", "."], [str(ruff), "format", "--check", "."]):
