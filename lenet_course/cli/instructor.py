@@ -216,26 +216,46 @@ def _register_validate_and_bench(command) -> None:
 
 
 def cmd_new_exercise(args: argparse.Namespace) -> int:
+    from lenet_course.grading.judge.catalog import points
     from lenet_course.kit import kit_root
     from lenet_course.scaffold import new_exercise
 
     root = kit_root()
-    written = new_exercise(root, args.name, args.task, args.writes)
+    written = new_exercise(
+        root, args.name, args.task, args.writes, function=args.function, points=args.points
+    )
     console = views.console()
     for path in written:
         console.print(f"wrote {path.relative_to(root)}")
     console.print(
+        f"The course is now worth {points()['total']} points, {args.points} of them this "
+        "exercise's (move points with the tests' @pytest.mark.points markers)."
+    )
+    console.print(
         "Next: replace each TODO (docs/instructors.md, 'A new exercise'); then "
-        "`lenet-course make-exercises` and `lenet-course grade solutions --fast`."
+        "`lenet-course verify-course --fast`."
     )
     return 0
 
 
 def _register_authoring(command) -> None:
     p = command("new-exercise", help="instructors: write the next exercise's working skeleton")
-    p.add_argument("name", help="the function the student writes, e.g. confusion_matrix")
+    p.add_argument("name", help="the exercise's name: its module is exN_NAME, e.g. confusion")
+    p.add_argument(
+        "--function",
+        default=None,
+        help="the function the student writes, e.g. confusion_matrix (default: NAME)",
+    )
+    p.add_argument(
+        "--points", type=int, default=5, help="what the skeleton's graded test is worth (5)"
+    )
     p.add_argument("--task", default="", help="what the student does, in a few words")
-    p.add_argument("--writes", default="", help="the names the student writes (the README's table)")
+    p.add_argument(
+        "--writes",
+        default="",
+        help="Markdown for the README's table: the names the student writes, e.g. "
+        "'`confusion_matrix(net, loader)`' (default: `FUNCTION(x)`)",
+    )
     p.set_defaults(func=cmd_new_exercise)
 
     p = command("release", help="instructors: write a student repository (no solutions)")
