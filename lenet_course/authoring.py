@@ -126,13 +126,17 @@ TABLE_END = "<!-- END EXERCISES -->"
 _COUNT = "zero one two three four five six seven eight nine ten".split()
 
 
-def course_table(items, course=None) -> str:
+def course_table(items, course=None, thresholds=None) -> str:
     """The README's table of exercises: each declared exercise, what a student writes in it,
     and its points as the graded tests' markers add up (``items``: the judge's catalog;
-    hidden and 10-epoch points said)."""
-    from lenet_course.kit import COURSE
+    hidden and training points said), then a paragraph of the course's totals and its pass
+    accuracy, so that no README number is written by hand (:func:`stale_numbers`)."""
+    from lenet_course.kit import COURSE, THRESHOLDS
 
     course = COURSE if course is None else course
+    thresholds = THRESHOLDS if thresholds is None else thresholds
+    epochs = thresholds["EPOCHS"]
+    trains = f"need {epochs} epochs on MNIST"
     rows = []
     for e in course:
         mine = [i for i in items if i["exercise"] == e.module]
@@ -140,7 +144,7 @@ def course_table(items, course=None) -> str:
             f"{n} {what}"
             for n, what in (
                 (sum(i["points"] for i in mine if i["hidden"]), "hidden"),
-                (sum(i["points"] for i in mine if i["slow"]), "need 10 epochs on MNIST"),
+                (sum(i["points"] for i in mine if i["slow"]), trains),
             )
             if n
         ]
@@ -148,6 +152,19 @@ def course_table(items, course=None) -> str:
         total = sum(i["points"] for i in mine)
         rows.append(f"| `{e.module}.py` | {e.writes} | {total}{said} |")
     count = _COUNT[len(course)] if len(course) < len(_COUNT) else str(len(course))
+    mine = [i for i in items if any(i["exercise"] == e.module for e in course)]
+    total = sum(i["points"] for i in mine)
+    slow = sum(i["points"] for i in mine if i["slow"])
+    hidden = sum(i["points"] for i in mine if i["hidden"])
+    visible_fast = sum(i["points"] for i in mine if not i["slow"] and not i["hidden"])
+    totals = [f"`check` runs the tests worth {visible_fast} of the {total} points"]
+    if slow:
+        totals.append(
+            f"{slow} more need {epochs} epochs on real MNIST and a test accuracy above "
+            f"{thresholds['PASS_ACCURACY']:g}% (`check --full` runs those tests)"
+        )
+    if hidden:
+        totals.append(f"{hidden} are hidden until grading")
     return "\n".join(
         [
             f"`exercises/` holds {count} files to complete; each `raise NotImplementedError(...)`",
@@ -156,6 +173,8 @@ def course_table(items, course=None) -> str:
             "| file | what you write | points |",
             "| --- | --- | --- |",
             *rows,
+            "",
+            "; ".join(totals) + ".",
         ]
     )
 
@@ -180,6 +199,35 @@ def write_readme_table(readme: Path, items, course=None) -> bool:
     if new != text:
         atomic_write(readme, new)
     return new != text
+
+
+def stale_numbers(paths, *, accuracy: float, totals) -> list[str]:
+    """Each line of ``paths`` that writes a course number by hand, as ``path:line: text``:
+    the pass ``accuracy`` as a percentage (``f"{accuracy:g}%"``, with or without a space or
+    a ".0"), or one of the point ``totals`` as "N points" or "N/<total>". Such a number goes stale when the instructor changes the
+    course; the README's generated block (:data:`TABLE_BEGIN`) and code that formats the
+    number from the course are what to write instead."""
+    value = f"{accuracy:g}".replace(".", r"\.")
+    percent = re.compile(rf"(?<![\d.]){value}(?:\.0+)?\s?%")
+    points = re.compile(r"(?<![\d./])(\d+)(?:\s+points?\b|/(\d+)(?!\d|\.\d))")
+    totals = set(totals)
+    found = []
+    for path in paths:
+        generated = False
+        for lineno, line in enumerate(Path(path).read_text().splitlines(), start=1):
+            if TABLE_BEGIN in line or TABLE_END in line:
+                generated = TABLE_BEGIN in line
+                continue
+            if generated:
+                continue
+            hits = [m.group(0) for m in percent.finditer(line)] + [
+                m.group(0)
+                for m in points.finditer(line)
+                if int(m.group(1)) in totals and (m.group(2) is None or int(m.group(2)) in totals)
+            ]
+            if hits:
+                found.append(f"{path}:{lineno}: {', '.join(hits)}: {line.strip()[:100]}")
+    return found
 
 
 # --- notebooks ---------------------------------------------------------------------------

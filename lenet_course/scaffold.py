@@ -34,8 +34,8 @@ TODO: the instructions, as the student reads them at the top of exercises/{modul
 import torch
 
 
-def {name}(x: torch.Tensor) -> torch.Tensor:
-    """TODO: what ``{name}`` returns. The example: its input, doubled."""
+def {function}(x: torch.Tensor) -> torch.Tensor:
+    """TODO: what ``{function}`` returns. The example: its input, doubled."""
     # BEGIN SOLUTION: Exercise {n}: TODO: what to write, and a hint (the stub raises this text).
     return 2 * x
     # END SOLUTION
@@ -65,23 +65,23 @@ def reference(x: torch.Tensor) -> torch.Tensor:
     return x + x
 
 
-@pytest.mark.points(5)
-def test_{name}_matches_the_reference(ex{n}, rng):
-    """{name}() gives the reference's values on random inputs"""
+@pytest.mark.points({points})
+def test_{function}_matches_the_reference(ex{n}, rng):
+    """{function}() gives the reference's values on random inputs"""
     x = torch.rand(4, 3, generator=rng)
-    got = ex{n}.call("call", module="{module}", function="{name}", args=[x])["result"]
+    got = ex{n}.call("call", module="{module}", function="{function}", args=[x])["result"]
     want = reference(x)
     assert isinstance(got, torch.Tensor) and got.shape == want.shape, (
-        f"{name}(x) should return a tensor of shape {{tuple(want.shape)}}; got "
+        f"{function}(x) should return a tensor of shape {{tuple(want.shape)}}; got "
         f"{{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}}."
     )
-    assert torch.allclose(got, want), "{name}(x) returned other values. Hint: TODO."
+    assert torch.allclose(got, want), "{function}(x) returned other values. Hint: TODO."
 '''
 
 NOTEBOOK = """# %% [markdown]
 # # Exercise {n}: TODO
 #
-# Write `{name}` in `exercises/{module}.py`. This notebook runs it, then Exercise {n}'s checks.
+# Write `{function}` in `exercises/{module}.py`. This notebook runs it, then Exercise {n}'s checks.
 
 # %%
 import torch
@@ -90,7 +90,7 @@ from lenet_course import notebook
 
 ex{n} = notebook.exercise("{module}")
 try:
-    print(ex{n}.{name}(torch.ones(2, 3)))
+    print(ex{n}.{function}(torch.ones(2, 3)))
 except Exception as exc:  # noqa: BLE001 - a stub says what to write
     print(notebook.unfinished(exc))
 
@@ -102,16 +102,30 @@ report = notebook.check("{module}")
 """
 
 
-def new_exercise(root: Path, name: str, task: str = "", writes: str = "") -> list[Path]:
-    """Write the next exercise's skeleton into the kit at ``root``; the files written."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
-        raise UserError(
-            f"exercise name {name!r}: use lower-case letters, digits and underscores, starting "
-            "with a letter (it names the function the student writes), e.g. confusion_matrix."
-        )
+def new_exercise(
+    root: Path,
+    name: str,
+    task: str = "",
+    writes: str = "",
+    *,
+    function: str | None = None,
+    points: int = 5,
+) -> list[Path]:
+    """Write the next exercise's skeleton into the kit at ``root``; the files written.
+    ``name`` names the module (``exN_NAME``), ``function`` the function the student writes
+    (``name`` when None), ``points`` the skeleton test's marker."""
+    function = function or name
+    for what, value in (("exercise name", name), ("--function", function)):
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", value) or keyword.iskeyword(value):
+            raise UserError(
+                f"{what} {value!r}: use lower-case letters, digits and underscores, starting "
+                "with a letter, e.g. confusion or confusion_matrix."
+            )
+    if points < 1:
+        raise UserError(f"--points {points}: a graded test is worth 1 point or more.")
     n = len(EXERCISES) + 1
     module = f"ex{n}_{name}"
-    fields = {"n": n, "module": module, "name": name}
+    fields = {"n": n, "module": module, "name": name, "function": function, "points": points}
     files = {
         root / "solutions" / f"{module}.py": SOLUTION.format(**fields),
         root / "tests" / "graded" / f"test_{module}.py": TESTS.format(**fields),
@@ -123,7 +137,7 @@ def new_exercise(root: Path, name: str, task: str = "", writes: str = "") -> lis
             f"an exercise named {name!r} exists already ({', '.join(taken) or 'in COURSE'}). "
             "Fix: choose another name."
         )
-    declared = Exercise(module, task or "TODO: what the student does", writes or f"`{name}(x)`")
+    declared = Exercise(module, task or "TODO: what the student does", writes or f"`{function}(x)`")
     kit_py = root / "lenet_course" / "kit.py"
     kit_text = _declare(kit_py.read_text(), declared)
     readme = root / "README.md"

@@ -280,6 +280,20 @@ def print_validation(console, result) -> None:
         console.print(f"  {colour[c.passed]} {c.name}: {c.detail}")
 
 
+def print_checks(console, title: str, checks) -> None:
+    """A table of checks (``verify-course``): each one's result and what it found."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left", expand=True)
+    for col in ("check", "result", "detail"):
+        table.add_column(col, ratio={"check": 3, "result": 1, "detail": 6}[col])
+    colour = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]not judged here[/]"}
+    for c in checks:
+        table.add_row(Text(c.name), colour[c.passed], Text(c.detail))
+    console.print(table)
+
+
 def print_screen(console, screen, html: Path) -> None:
     """The similarity screen's figures and where its report is."""
     console.print(

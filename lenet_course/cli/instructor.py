@@ -135,6 +135,27 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     return 0 if not (s["survivors"] or s["false_alarms"] or s["unexplained"]) else 1
 
 
+def cmd_verify_course(args: argparse.Namespace) -> int:
+    from lenet_course import data
+    from lenet_course.kit import kit_root
+    from lenet_course.verify import verify_course
+
+    console = views.console()
+    root = data.prepare(args.data, download=not args.no_download) if not args.fast else None
+    with console.status("verify-course") as status:
+        checks = verify_course(
+            kit_root(), full=not args.fast, mutants=args.mutants, seeds=args.seeds,
+            jobs=args.jobs, data_root=root, on_step=lambda msg: status.update(f"{msg} ..."),
+        )  # fmt: skip
+    views.print_checks(console, f"verify-course: {kit_root()}", checks)
+    failed = [c.name for c in checks if c.passed is False]
+    if failed:
+        console.print(f"[red bold]The course does not hold:[/] {len(failed)} check(s) failed.")
+        return 1
+    console.print("[green bold]The course holds.[/] Next runs grade only what changed.")
+    return 0
+
+
 def _seed_list(text: str) -> tuple[int, ...]:
     """``--seeds``: a count of fresh seeds (``5``) or the seeds themselves (``3,141,59``)."""
     from lenet_course.mutation import draw_seeds
@@ -195,26 +216,46 @@ def _register_validate_and_bench(command) -> None:
 
 
 def cmd_new_exercise(args: argparse.Namespace) -> int:
+    from lenet_course.grading.judge.catalog import points
     from lenet_course.kit import kit_root
     from lenet_course.scaffold import new_exercise
 
     root = kit_root()
-    written = new_exercise(root, args.name, args.task, args.writes)
+    written = new_exercise(
+        root, args.name, args.task, args.writes, function=args.function, points=args.points
+    )
     console = views.console()
     for path in written:
         console.print(f"wrote {path.relative_to(root)}")
     console.print(
+        f"The course is now worth {points()['total']} points, {args.points} of them this "
+        "exercise's (move points with the tests' @pytest.mark.points markers)."
+    )
+    console.print(
         "Next: replace each TODO (docs/instructors.md, 'A new exercise'); then "
-        "`lenet-course make-exercises` and `lenet-course grade solutions --fast`."
+        "`lenet-course verify-course --fast`."
     )
     return 0
 
 
 def _register_authoring(command) -> None:
     p = command("new-exercise", help="instructors: write the next exercise's working skeleton")
-    p.add_argument("name", help="the function the student writes, e.g. confusion_matrix")
+    p.add_argument("name", help="the exercise's name: its module is exN_NAME, e.g. confusion")
+    p.add_argument(
+        "--function",
+        default=None,
+        help="the function the student writes, e.g. confusion_matrix (default: NAME)",
+    )
+    p.add_argument(
+        "--points", type=int, default=5, help="what the skeleton's graded test is worth (5)"
+    )
     p.add_argument("--task", default="", help="what the student does, in a few words")
-    p.add_argument("--writes", default="", help="the names the student writes (the README's table)")
+    p.add_argument(
+        "--writes",
+        default="",
+        help="Markdown for the README's table: the names the student writes, e.g. "
+        "'`confusion_matrix(net, loader)`' (default: `FUNCTION(x)`)",
+    )
     p.set_defaults(func=cmd_new_exercise)
 
     p = command("release", help="instructors: write a student repository (no solutions)")
@@ -235,6 +276,26 @@ def _register_authoring(command) -> None:
     p.add_argument("--solutions", default=None, help="folder of solutions (default: the kit's)")
     p.add_argument("--exercises", default=None, help="folder to write (default: the kit's)")
     p.set_defaults(func=cmd_make_exercises)
+
+    p = command(
+        "verify-course",
+        help="instructors: after any change, check that the course still holds (a table; exit 1 "
+        "on a failure)",
+    )
+    p.add_argument(
+        "--fast", action="store_true", help="grade the solutions without the 10-epoch training"
+    )
+    p.add_argument(
+        "--mutants",
+        choices=["changed", "all", "none"],
+        default="changed",
+        help="the mutants of the exercises changed since the last verified run (default), of "
+        "all, or none",
+    )
+    p.add_argument("--seeds", type=int, default=3, help="fresh grading seeds per mutant (3)")
+    p.add_argument("--jobs", type=int, default=2, help="mutants graded at once (default 2)")
+    flags.add_data_flags(p)
+    p.set_defaults(func=cmd_verify_course)
 
     p = command(
         "mutants",

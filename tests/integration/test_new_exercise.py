@@ -1,7 +1,7 @@
 """docs/instructors.md's recipe for a new exercise, run as an instructor runs it, on a copy of
 the kit: `new-exercise`, a threshold and a point value changed in their one home, then
 `make-exercises`, `check`, a fast grade of the stubs, the student release, the Gradescope
-bundle and the lint."""
+bundle, `verify-course` and the lint."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from lenet_course.grading.judge.catalog import points
 from lenet_course.kit import EXERCISES, kit_root
 
 pytestmark = [pytest.mark.validation, pytest.mark.mnist]  # about a minute: `nox -s validation`
@@ -51,8 +52,12 @@ def test_a_new_exercise_from_the_recipe_is_checked_graded_released_and_bundled(
         )  # fmt: skip
         return done
 
-    made = cli("new-exercise", "double", "--task", "double a tensor", "--writes", "`double(x)`")
+    made = cli("new-exercise", "double", "--function", "double_it", "--points", "6",
+               "--task", "double a tensor", "--writes", "`double_it(x)`")  # fmt: skip
     assert made.returncode == 0, made.stdout + made.stderr
+    total = points()["total"] + 6  # the kit's course, and the new exercise's test
+    said = f"The course is now worth {total} points, 6 of them this exercise's"
+    assert said in " ".join(made.stdout.split()), made.stdout
     for path in (f"solutions/{MODULE}.py", f"tests/graded/test_{MODULE}.py",
                  f"notebooks/{MODULE}.py", f"exercises/{MODULE}.py"):  # fmt: skip
         assert (copy / path).is_file(), f"new-exercise did not write {path}"
@@ -62,10 +67,10 @@ def test_a_new_exercise_from_the_recipe_is_checked_graded_released_and_bundled(
     declared = kit_py.read_text().replace('"PASS_ACCURACY": 95.0', '"PASS_ACCURACY": 96.5')
     kit_py.write_text(declared.replace('"TEST_SECONDS": 60.0', '"TEST_SECONDS": 45.0'))
     test = copy / "tests" / "graded" / f"test_{MODULE}.py"
-    test.write_text(test.read_text().replace("@pytest.mark.points(5)", "@pytest.mark.points(7)"))
+    test.write_text(test.read_text().replace("@pytest.mark.points(6)", "@pytest.mark.points(7)"))
     assert cli("make-exercises").returncode == 0
     readme = (copy / "README.md").read_text()
-    assert f"| `{MODULE}.py` | `double(x)` | 7 |" in readme, "make-exercises writes the row"
+    assert f"| `{MODULE}.py` | `double_it(x)` | 7 |" in readme, "make-exercises writes the row"
 
     check = cli("check", "--target", "solutions")
     assert check.returncode == 0, check.stdout + check.stderr
@@ -93,6 +98,11 @@ def test_a_new_exercise_from_the_recipe_is_checked_graded_released_and_bundled(
     names = zipfile.ZipFile(tmp_path / "autograder.zip").namelist()
     assert any(n.endswith(f"tests/graded/test_{MODULE}.py") for n in names), names
     assert not any(re.search(r"(^|/)solutions/", n) for n in names), "the bundle ships answers"
+
+    # the docs' steps each end in verify-course: the changed course holds as a whole
+    verified = cli("verify-course", "--fast", "--mutants", "none")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "The course holds" in verified.stdout, verified.stdout
 
     ruff = Path(sys.executable).with_name("ruff")
     for lint in ([str(ruff), "check", "."], [str(ruff), "format", "--check", "."]):

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import torch
 
-from lenet_course import authoring, data, kit, targets
+from lenet_course import authoring, data, kit, targets, verify
 from lenet_course.engine import evaluate
 from lenet_course.grading.judge.catalog import catalog
 
@@ -39,6 +39,19 @@ def test_the_readme_table_gives_each_exercise_the_points_its_tests_carry():
     for e in kit.COURSE:  # the generated rows carry what the markers add up to
         total = sum(i["points"] for i in items if i["exercise"] == e.module)
         assert f"| `{e.module}.py` | {e.writes} | {total}" in readme, e.module
+
+
+def test_no_file_that_ships_writes_the_pass_accuracy_or_a_point_total_by_hand():
+    """A number an instructor can change lives in the course's declaration and the tests'
+    markers only; the README's generated block and code that formats it from there say it
+    everywhere else (`verify-course` runs the same scan)."""
+    stale = verify.stale_numbers(kit.kit_root())
+    assert not stale, (
+        "These lines write the pass accuracy or a point total by hand, and go stale when the "
+        "course changes. Fix: format it from lenet_course.kit.THRESHOLDS or the tests' "
+        "markers ({PASS_ACCURACY} in a graded test's title), or leave it to the README's "
+        "generated block (`lenet-course make-exercises`):\n" + "\n".join(stale)
+    )
 
 
 # That every graded test passes on the solutions, the 10-epoch ones included, is asserted by

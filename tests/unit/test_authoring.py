@@ -86,6 +86,39 @@ def test_the_table_of_exercises_sums_each_exercises_points_and_says_hidden_and_s
     assert "holds two files" in table
     assert "| `ex1_a.py` | `a` | 5 |" in table
     assert "| `ex2_b.py` | `b(x)` | 9 (4 hidden; 5 need 10 epochs on MNIST) |" in table
+    assert table.endswith(
+        "`check` runs the tests worth 5 of the 14 points; 5 more need 10 epochs on real MNIST "
+        "and a test accuracy above 95% (`check --full` runs those tests); 4 are hidden until "
+        "grading."
+    ), table.splitlines()[-1]
+
+
+def test_the_table_follows_the_courses_thresholds():
+    from lenet_course.kit import Exercise
+
+    course = (Exercise("ex1_a", "do a", "`a`"),)
+    items = [{"exercise": "ex1_a", "points": 5, "hidden": False, "slow": True}]
+    table = authoring.course_table(items, course, {"EPOCHS": 4, "PASS_ACCURACY": 96.5})
+    assert "5 need 4 epochs on MNIST" in table and "above 96.5%" in table, table
+
+
+def test_a_stale_pass_accuracy_or_point_total_is_named_with_its_file_and_line(tmp_path):
+    """What an instructor who raised the bar to 96% and moved points would miss: a graded
+    test's docstring still saying 95%, a README still saying 35 points or 83/100; the
+    README's generated block and other numbers pass."""
+    test = tmp_path / "test_ex9.py"
+    test.write_text('def test_x():\n    """Training reaches 95 % accuracy"""\n')
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"{authoring.TABLE_BEGIN}\n| `ex3.py` | train | 35 |\n95% and 35 points\n"
+        f"{authoring.TABLE_END}\nExercise 3 (35 points), a score of 83/100.\n"
+        "Epoch 95, 3 points, 97.4% and 0.95 stay; so does 195%.\n"
+    )
+    found = authoring.stale_numbers([test, readme], accuracy=95.0, totals={35, 83, 100})
+    assert found == [
+        f'{test}:2: 95 %: """Training reaches 95 % accuracy"""',
+        f"{readme}:5: 35 points, 83/100: Exercise 3 (35 points), a score of 83/100.",
+    ], found
 
 
 def test_a_readme_without_the_tables_lines_is_refused_with_the_lines_to_add():
