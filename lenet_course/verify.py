@@ -17,6 +17,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from lenet_course.errors import UserError
@@ -65,8 +66,10 @@ def fingerprints(root: Path) -> dict[str, str]:
     prints = {}
     for e in EXERCISES:
         h = hashlib.sha256()
-        for path in [root / "solutions" / f"{e}.py",
-                     *sorted((root / "tests" / "graded").glob(f"test_{e}*.py"))]:  # fmt: skip
+        for path in [
+            root / "solutions" / f"{e}.py",
+            *sorted((root / "tests" / "graded").glob(f"test_{e}*.py")),
+        ]:
             h.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
         mine = [m for m in mutants if Path(m.get("file", "")).stem == e]
         h.update(json.dumps(mine, sort_keys=True).encode())
@@ -105,48 +108,64 @@ def verify_course(
     of a run where all passed, so that the next run's ``mutants="changed"`` grades only the
     mutants of what changed since. ``full=False`` leaves out the solutions' 10-epoch tests;
     ``mutants``: ``changed``, ``all`` or ``none``."""
-    from lenet_course.kit import EXERCISES, THRESHOLDS
-
     if mutants not in ("changed", "all", "none"):
         raise UserError(f"--mutants {mutants!r}: choose changed, all or none.")
     if seeds < 1 or jobs < 1:
         raise UserError(f"--seeds {seeds} --jobs {jobs}: each must be 1 or more.")
     root = Path(root)
+    steps = _steps(root, full, mutants, seeds, jobs, data_root)
     checks = []
-
-    on_step("regenerating the stubs and the README's table")
-    checks.append(_timed("stubs and the README's table follow solutions/ and COURSE",
-                         lambda: _regenerate(root)))  # fmt: skip
-
-    on_step("looking for numbers written by hand")
-    checks.append(_timed(
-        f"no pass accuracy ({THRESHOLDS['PASS_ACCURACY']:g}%) or point total written by hand",
-        lambda: _no_stale(root),
-    ))  # fmt: skip
-
-    on_step(f"grading the solutions ({'full' if full else 'fast'} tier)")
-    checks.append(
-        _timed("the solutions earn every point", lambda: _solutions(root, full, data_root))
-    )
-
-    on_step("grading the stubs")
-    checks.append(_timed("the stubs earn nothing", lambda: _stubs(root)))
-
+    for say, name, run in steps:
+        on_step(say)
+        checks.append(_timed(name, run))
     if mutants == "none":
-        checks.append(Check("the mutants are caught", None, "not run (--mutants none)"))
-    else:
-        which = list(EXERCISES) if mutants == "all" else changed_exercises(root)
-        on_step(f"mutation testing of {', '.join(which) or 'no exercise'}")
-        checks.append(_timed(f"the mutants of {', '.join(which) or 'no exercise'} are caught",
-                             lambda: _mutants(root, which, seeds, jobs)))  # fmt: skip
-
-    on_step("writing a student release and a Gradescope bundle")
-    checks.append(_timed("the student release and the Gradescope bundle hold no solution line",
-                         lambda: _no_leaks(root)))  # fmt: skip
-
+        checks.insert(4, Check("the mutants are caught", None, "not run (--mutants none)"))
     if all(c.passed for c in checks):  # mutants not run: nothing to remember
         atomic_write(root / RECORD, json.dumps(fingerprints(root), indent=1) + "\n")
     return checks
+
+
+def _steps(root: Path, full: bool, mutants: str, seeds: int, jobs: int, data_root) -> list:
+    """verify-course's checks in order: (what the progress line says, its name, the check)."""
+    from lenet_course.kit import EXERCISES, THRESHOLDS
+
+    accuracy = THRESHOLDS["PASS_ACCURACY"]
+    steps = [
+        (
+            "regenerating the stubs and the README's table",
+            "stubs and the README's table follow solutions/ and COURSE",
+            partial(_regenerate, root),
+        ),
+        (
+            "looking for numbers written by hand",
+            f"no pass accuracy ({accuracy:g}%) or point total written by hand",
+            partial(_no_stale, root),
+        ),
+        (
+            f"grading the solutions ({'full' if full else 'fast'} tier)",
+            "the solutions earn every point",
+            partial(_solutions, root, full, data_root),
+        ),
+        ("grading the stubs", "the stubs earn nothing", partial(_stubs, root)),
+    ]
+    if mutants != "none":
+        which = list(EXERCISES) if mutants == "all" else changed_exercises(root)
+        named = ", ".join(which) or "no exercise"
+        steps.append(
+            (
+                f"mutation testing of {named}",
+                f"the mutants of {named} are caught",
+                partial(_mutants, root, which, seeds, jobs),
+            )
+        )
+    steps.append(
+        (
+            "writing a student release and a Gradescope bundle",
+            "the student release and the Gradescope bundle hold no solution line",
+            partial(_no_leaks, root),
+        )
+    )
+    return steps
 
 
 def _regenerate(root: Path) -> tuple[bool, str]:
@@ -205,10 +224,11 @@ def _mutants(root: Path, exercises: list[str], seeds: int, jobs: int) -> tuple[b
         return True, "nothing changed since the last verified run"
     with mutation.load([root / MUTANT_SET, root / VARIANTS]) as cases:
         mine = [
-            c for c in cases
+            c
+            for c in cases
             if c.exercise in exercises
             or (c.kind == "variant" and any((c.folder / f"{e}.py").is_file() for e in exercises))
-        ]  # fmt: skip
+        ]
         drawn = mutation.draw_seeds(seeds)
         outcomes = mutation.run(mine, seeds=drawn, jobs=jobs, variant_seeds=1)
     s = mutation.summary(outcomes, drawn)

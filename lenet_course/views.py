@@ -239,12 +239,14 @@ def print_mutants(console, outcomes, summary: dict) -> None:
     for name, reason in summary["hidden_only"].items():
         console.print(Text(f"  {name}: caught by hidden tests only: {reason}"))
     if summary["unexplained"]:
-        console.print(Text(
-            f"{len(summary['unexplained'])} mutant(s) only hidden tests catch, with no reason: "
-            f"{', '.join(summary['unexplained'])}. A student's check cannot show these bugs: "
-            "make a visible test catch each, or give it a \"hidden_only\" reason in its set.",
-            style="red",
-        ))  # fmt: skip
+        console.print(
+            Text(
+                f"{len(summary['unexplained'])} mutant(s) only hidden tests catch, with no reason: "
+                f"{', '.join(summary['unexplained'])}. A student's check cannot show these bugs: "
+                'make a visible test catch each, or give it a "hidden_only" reason in its set.',
+                style="red",
+            )
+        )
     for name, under in {**summary["survived_under"], **summary["false_alarm_under"]}.items():
         console.print(f"  {name}: went wrong under seeds {', '.join(map(str, under))}")
 

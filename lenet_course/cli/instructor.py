@@ -144,9 +144,14 @@ def cmd_verify_course(args: argparse.Namespace) -> int:
     root = data.prepare(args.data, download=not args.no_download) if not args.fast else None
     with console.status("verify-course") as status:
         checks = verify_course(
-            kit_root(), full=not args.fast, mutants=args.mutants, seeds=args.seeds,
-            jobs=args.jobs, data_root=root, on_step=lambda msg: status.update(f"{msg} ..."),
-        )  # fmt: skip
+            kit_root(),
+            full=not args.fast,
+            mutants=args.mutants,
+            seeds=args.seeds,
+            jobs=args.jobs,
+            data_root=root,
+            on_step=lambda msg: status.update(f"{msg} ..."),
+        )
     views.print_checks(console, f"verify-course: {kit_root()}", checks)
     failed = [c.name for c in checks if c.passed is False]
     if failed:
@@ -173,6 +178,7 @@ def register(command) -> None:
     """Add this group's commands; ``command(name, **kw)`` makes each subparser."""
     _register_validate_and_bench(command)
     _register_authoring(command)
+    _register_verify(command)
 
 
 def _register_validate_and_bench(command) -> None:
@@ -278,6 +284,27 @@ def _register_authoring(command) -> None:
     p.set_defaults(func=cmd_make_exercises)
 
     p = command(
+        "mutants",
+        help="instructors: do the graded tests catch realistic bugs and spare correct code?",
+    )
+    p.add_argument(
+        "sets",
+        nargs="*",
+        help="JSON patch files or folders of submissions (default: the kit's set)",
+    )
+    p.add_argument("--jobs", type=int, default=2, help="cases graded at once (default 2)")
+    p.add_argument(
+        "--seeds",
+        default="5",
+        help="grading seeds: a count of fresh ones (default 5) or a list such as 1,2,3; a "
+        "mutant counts as killed only if it loses points under every one",
+    )
+    p.add_argument("--json", dest="json_out", default=None, help="also write the summary here")
+    p.set_defaults(func=cmd_mutants)
+
+
+def _register_verify(command) -> None:
+    p = command(
         "verify-course",
         help="instructors: after any change, check that the course still holds (a table; exit 1 "
         "on a failure)",
@@ -296,22 +323,3 @@ def _register_authoring(command) -> None:
     p.add_argument("--jobs", type=int, default=2, help="mutants graded at once (default 2)")
     flags.add_data_flags(p)
     p.set_defaults(func=cmd_verify_course)
-
-    p = command(
-        "mutants",
-        help="instructors: do the graded tests catch realistic bugs and spare correct code?",
-    )
-    p.add_argument(
-        "sets",
-        nargs="*",
-        help="JSON patch files or folders of submissions (default: the kit's set)",
-    )
-    p.add_argument("--jobs", type=int, default=2, help="cases graded at once (default 2)")
-    p.add_argument(
-        "--seeds",
-        default="5",
-        help="grading seeds: a count of fresh ones (default 5) or a list such as 1,2,3; a "
-        "mutant counts as killed only if it loses points under every one",
-    )
-    p.add_argument("--json", dest="json_out", default=None, help="also write the summary here")
-    p.set_defaults(func=cmd_mutants)

@@ -77,6 +77,7 @@ def test_stubs_out_of_date_are_regenerated_and_said(kit):
 
 
 def test_the_command_prints_the_table_and_exits_1_on_a_failure(kit, monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "200")  # one table row a line, as a wide terminal shows it
     monkeypatch.setattr(verify, "_stubs", lambda root: (False, "12/100"))
     monkeypatch.setattr("lenet_course.kit.kit_root", lambda: kit.root)
     code = cli.main(["verify-course", "--fast", "--mutants", "none"])
