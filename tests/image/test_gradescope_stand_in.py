@@ -27,6 +27,7 @@ import pytest
 
 from lenet_course.grading.judge.catalog import points
 from lenet_course.kit import EXERCISES, kit_root
+from tests.grading.test_gradescope_rules import RULES, metadata
 from tests.image.test_documented_lines import ENGINE
 
 pytestmark = pytest.mark.image
@@ -94,43 +95,13 @@ def autograder():
         shutil.rmtree(root, ignore_errors=True)
 
 
-RULES = """\
-due = 2026-03-01T23:59:00-05:00
-late_due = 2026-03-08T23:59:00-05:00
-penalty_percent = 10
-per = "day"
-grace_minutes = 15
-max_penalty_percent = 50
-penalty_of = "earned"
-"""
+def metadata_text(created_at: str) -> str:
+    """submission_metadata.json as Gradescope writes it beside the submission, for Ada
+    (due 2026-03-01 23:59 -05:00; the rules and the metadata are test_gradescope_rules')."""
+    return json.dumps(metadata(created_at))
 
 
-def metadata(created_at: str) -> str:
-    """submission_metadata.json as Gradescope writes it beside the submission."""
-    due = "2026-03-01T23:59:00.000000-05:00"
-    own = {"due_date": due, "late_due_date": None, "release_date": None}
-    assignment = {
-        "id": 25828,
-        "title": "LeNet lab",
-        "due_date": due,
-        "late_due_date": None,
-        "release_date": "2026-02-01T00:00:00.000000-05:00",
-        "total_points": "100.0",
-        "group_submission": False,
-    }
-    return json.dumps(
-        {
-            "id": 123456,
-            "created_at": created_at,
-            "assignment": assignment,
-            "submission_method": "upload",
-            "previous_submissions": [],
-            "users": [{"email": "ada@uni.edu", "id": 1234, "name": "Ada", "assignment": own}],
-        }
-    )
-
-
-ON_TIME = metadata("2026-03-01T20:00:00.123456-05:00")
+ON_TIME = metadata_text("2026-03-01T20:00:00.123456-05:00")
 
 
 def run_autograder(root: Path, files: dict[str, str], *extra: str, meta: str = ON_TIME) -> dict:
@@ -159,7 +130,7 @@ def test_setup_and_run_autograder_on_the_stand_in(autograder):
     for the stubs, nothing for a submission that reaches for every kit file in its reach,
     and a missing file named in its tests' feedback."""
     sols = {e: (kit_root() / "solutions" / f"{e}.py").read_text() for e in EXERCISES}
-    full = run_autograder(autograder, sols, meta=metadata("2026-03-03T05:59:00.365935-05:00"))
+    full = run_autograder(autograder, sols, meta=metadata_text("2026-03-03T05:59:00.365935-05:00"))
     assert full["extra_data"]["raw_score"] == FULL_MARKS, lost(full)
     assert full["score"] == pytest.approx(FULL_MARKS * 0.8), full["output"]
     assert "Late by 1 day 6 h (due 2026-03-01 23:59 -05:00" in full["output"], full["output"]
