@@ -136,8 +136,7 @@ def run(
 
     ``variant_seeds``: each variant is graded instead under that many seeds drawn for it
     alone. A variant runs every test under every seed (it loses nothing, so nothing stops
-    early) and costs a mutant's time several times over; one fresh seed per variant still
-    asks a new seed of every variant on every run."""
+    early); one fresh seed per variant still asks a new seed of every variant on every run."""
     limits = limits or Limits(test_seconds=60)
     # ``jobs`` cases at once share the cores: more threads than cores makes PyTorch's
     # OpenMP workers wait on each other, and costs more than it gives
