@@ -58,14 +58,14 @@ def stale_numbers(root: Path) -> list[str]:
 
 
 def fingerprints(root: Path) -> dict[str, str]:
-    """Per exercise, a hash of what its grade depends on: its solution, its graded tests and
-    its mutants in the kit's set."""
-    from lenet_course.kit import EXERCISES
+    """Per exercise, a hash of what its grade depends on: its solution, its graded tests, its
+    mutants in the kit's set, and the course's thresholds (every test reads them)."""
+    from lenet_course.kit import EXERCISES, THRESHOLDS
 
     mutants = json.loads((root / MUTANT_SET).read_text()) if (root / MUTANT_SET).is_file() else []
     prints = {}
     for e in EXERCISES:
-        h = hashlib.sha256()
+        h = hashlib.sha256(json.dumps(THRESHOLDS, sort_keys=True).encode())
         for path in [
             root / "solutions" / f"{e}.py",
             *sorted((root / "tests" / "graded").glob(f"test_{e}*.py")),

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from lenet_course import cli, verify
-from lenet_course.kit import kit_root
+from lenet_course.kit import THRESHOLDS, kit_root
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_a_stale_percentage_in_a_graded_docstring_fails_the_run_naming_file_and_
     assert not (kit.root / verify.RECORD).exists(), "a failed run must not be recorded as verified"
 
 
-def test_a_verified_run_is_remembered_and_the_next_mutates_only_what_changed(kit):
+def test_a_verified_run_is_remembered_and_the_next_mutates_only_what_changed(kit, monkeypatch):
     first = verify.verify_course(kit.root)
     assert all(c.passed for c in first), [(c.name, c.passed, c.detail) for c in first]
     assert len(kit.mutated[-1]) == 4, "with no earlier run, every exercise is mutated"
@@ -64,6 +64,9 @@ def test_a_verified_run_is_remembered_and_the_next_mutates_only_what_changed(kit
     checks = verify.verify_course(kit.root)
     assert kit.mutated[-1] == ["ex3_train"], kit.mutated[-1]
     assert "ex3_train" in [c.name for c in checks][4]
+    monkeypatch.setitem(THRESHOLDS, "PASS_ACCURACY", 96.0)  # every test reads it
+    verify.verify_course(kit.root)
+    assert len(kit.mutated[-1]) == 4, "a threshold changed: every exercise is mutated again"
 
 
 def test_stubs_out_of_date_are_regenerated_and_said(kit):
